@@ -1,0 +1,83 @@
+"""Run the course's notebooks headless, in place: ``python -m hashlib_edu.course run``.
+
+Examples::
+
+    python -m hashlib_edu.course list
+    python -m hashlib_edu.course run                      # every notebook, default profile
+    python -m hashlib_edu.course run --profile quick notebooks/03_cnnbh.ipynb
+
+Each notebook runs top to bottom in a fresh kernel with ``HASHLIB_EDU_PROFILE`` set,
+so its parameters cell picks the profile up; outputs and ``figures/`` are rewritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .profiles import PROFILES, get_profile, project_root
+
+__all__ = ["notebook_paths", "run_notebook", "main"]
+
+
+def notebook_paths() -> list[Path]:
+    """The course notebooks, in order."""
+    return sorted((project_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def run_notebook(path: str | Path, profile: str | None = None, timeout: int | None = None,
+                 kernel_name: str = "python3") -> float:
+    """Execute one notebook in place with nbclient; returns the wall time in seconds."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"No notebook at {path}; see `python -m hashlib_edu.course list`.")
+    profile = get_profile(profile)
+    nb = nbformat.read(path, as_version=4)
+    old = os.environ.get("HASHLIB_EDU_PROFILE")
+    os.environ["HASHLIB_EDU_PROFILE"] = profile
+    start = time.perf_counter()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+    finally:
+        if old is None:
+            os.environ.pop("HASHLIB_EDU_PROFILE", None)
+        else:
+            os.environ["HASHLIB_EDU_PROFILE"] = old
+    nbformat.write(nb, path)
+    return time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hashlib_edu.course", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the notebooks")
+    run = sub.add_parser("run", help="execute notebooks in place")
+    run.add_argument("notebooks", nargs="*", help="notebook paths (default: all)")
+    run.add_argument("--profile", choices=PROFILES, default=None,
+                     help="smoke | quick | paper (default: $HASHLIB_EDU_PROFILE, else paper "
+                          "on CUDA, quick on CPU)")
+    run.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for p in notebook_paths():
+            print(p.relative_to(project_root()))
+        return 0
+    paths = [Path(p) for p in args.notebooks] or notebook_paths()
+    profile = get_profile(args.profile)
+    for p in paths:
+        print(f"running {p} (profile {profile}) ...", flush=True)
+        seconds = run_notebook(p, profile, timeout=args.timeout)
+        print(f"  done in {seconds / 60:.1f} min", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""CIFAR-10 in memory, the course's retrieval protocols, and a synthetic stand-in.
+
+``load_cifar10()`` returns all 60,000 images as one uint8 array in a canonical
+order -- the 50,000 training images first, grouped by class label (0..9), in
+their original order inside each class; then the 10,000 test images likewise --
+so a protocol split is the same whichever source the pixels came from:
+
+1. a decoded cache this module wrote itself (``cifar10-hashlib_edu.npz``),
+2. torchvision's ``<root>/cifar-10-batches-py`` (the official pickles),
+3. an image-folder tree ``<root>/train/<class>/*.jpg`` and ``<root>/test/<class>/*.jpg``
+   (as in the course's offline tarball, a JPEG copy of the official images),
+4. else a torchvision download into ``<root>`` (needs internet).
+
+This module is pure numpy/PIL: no networks, no torch at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "PROTOCOLS",
+    "ImageDataset",
+    "DataNotFoundError",
+    "default_data_root",
+    "load_cifar10",
+    "load_image_folder",
+    "split",
+    "make_synthetic",
+]
+
+CIFAR10_CLASSES: tuple[str, ...] = (
+    "airplane", "automobile", "bird", "cat", "deer",
+    "dog", "frog", "horse", "ship", "truck",
+)
+N_TRAIN, N_TEST = 50_000, 10_000
+CACHE_NAME = "cifar10-hashlib_edu.npz"
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+PROTOCOLS: dict[str, str] = {
+    "cifar10-1k": "CNNBH/DPAH: 100 queries per class from all 60,000 images; 500 training "
+    "images per class from the rest; database = the 59,000 non-query images",
+    "cifar10-dsh": "DSH: queries = the 10,000 official test images; "
+    "training = database = the 50,000 official training images",
+}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """CIFAR-10 is neither on disk nor downloadable; the message says how to fix it."""
+
+
+@dataclass
+class ImageDataset:
+    """Images and labels held in memory.
+
+    Attributes:
+        images: ``(n, h, w, 3)`` uint8, RGB.
+        labels: ``(n,)`` int64 class ids in ``0..len(classes)-1``.
+        classes: class names, index = label.
+        source: where the pixels came from (shown in notebooks: JPEG vs official).
+        n_train: the first ``n_train`` images are the official training set
+            (``None`` when the dataset has no official split).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...]
+    source: str = "unknown"
+    n_train: int | None = None
+    info: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        return (
+            f"ImageDataset({len(self)} images {tuple(self.images.shape[1:])}, "
+            f"{len(self.classes)} classes, source={self.source!r})"
+        )
+
+
+# --------------------------------------------------------------------- roots
+
+
+def _user_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "hashlib_edu"
+
+
+def default_data_root() -> Path:
+    """``$HASHLIB_EDU_DATA`` if set, else ``~/.cache/hashlib_edu/data`` (per user)."""
+    env = os.environ.get("HASHLIB_EDU_DATA")
+    return Path(env).expanduser() if env else _user_cache_dir() / "data"
+
+
+def _is_writable(directory: Path) -> bool:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+        return True
+    except OSError:
+        return False
+
+
+def _cache_candidates(root: Path) -> list[Path]:
+    """Where a decoded cache may live: in the root, else in the user cache dir."""
+    key = hashlib.sha1(str(root.resolve()).encode()).hexdigest()[:12]
+    return [root / CACHE_NAME, _user_cache_dir() / "decoded" / key / CACHE_NAME]
+
+
+# ------------------------------------------------------------------- sources
+
+
+def _load_cache(path: Path) -> ImageDataset:
+    with np.load(path, allow_pickle=False) as z:
+        images, labels = z["images"], z["labels"].astype(np.int64)
+        classes = tuple(str(c) for c in z["classes"])
+        source = str(z["source"])
+    _check_cifar10(images, labels, f"cache {path}")
+    return ImageDataset(images, labels, classes, source=source, n_train=N_TRAIN)
+
+
+def _write_cache(ds: ImageDataset, root: Path) -> Path | None:
+    for path in _cache_candidates(root):
+        if not _is_writable(path.parent):
+            continue
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
+        np.savez(tmp, images=ds.images, labels=ds.labels,
+                 classes=np.array(ds.classes), source=np.array(ds.source))
+        os.replace(tmp, path)
+        return path
+    return None
+
+
+def _canonical_order(labels: np.ndarray, is_test: np.ndarray) -> np.ndarray:
+    """Permutation putting train before test, grouped by label, stable inside a class."""
+    return np.lexsort((np.arange(len(labels)), labels, is_test))
+
+
+def _load_batches(folder: Path) -> ImageDataset:
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        raise DataNotFoundError(
+            f"{folder} is incomplete: missing {', '.join(missing)}. Delete the folder and "
+            "download again (load_cifar10(download=True)), or point root at a complete copy."
+        )
+    images, labels, is_test = [], [], []
+    for n in names:
+        try:
+            with open(folder / n, "rb") as f:
+                batch = pickle.load(f, encoding="latin1")
+            data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            batch_labels = np.asarray(batch["labels"], dtype=np.int64)
+            if batch_labels.shape != (len(data),):
+                raise ValueError(f"{len(data)} images but {batch_labels.size} labels")
+        except Exception as exc:  # truncated pickle, wrong content
+            raise ValueError(
+                f"Could not read CIFAR-10 batch {folder / n} ({exc.__class__.__name__}: {exc}). "
+                "The file is damaged: delete the folder and download again."
+            ) from exc
+        images.append(data.transpose(0, 2, 3, 1))
+        labels.append(batch_labels)
+        is_test.append(np.full(len(data), n == "test_batch"))
+    images_a, labels_a, test_a = (np.concatenate(x) for x in (images, labels, is_test))
+    order = _canonical_order(labels_a, test_a)
+    meta_path = folder / "batches.meta"
+    classes = CIFAR10_CLASSES
+    if meta_path.is_file():
+        try:
+            with open(meta_path, "rb") as f:
+                classes = tuple(pickle.load(f, encoding="latin1")["label_names"])
+        except Exception as exc:  # truncated pickle, wrong content
+            raise ValueError(
+                f"Could not read {meta_path} ({exc.__class__.__name__}: {exc}). "
+                "The file is damaged: delete the folder and download again."
+            ) from exc
+    return ImageDataset(np.ascontiguousarray(images_a[order]), labels_a[order], classes,
+                        source="torchvision cifar-10-batches-py (official, lossless)",
+                        n_train=N_TRAIN)
+
+
+def _decode(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except Exception as exc:
+        raise ValueError(
+            f"Could not decode image {path} ({exc.__class__.__name__}: {exc}). "
+            "The archive may be truncated: extract it again."
+        ) from exc
+
+
+def load_image_folder(
+    root: str | os.PathLike, classes: tuple[str, ...] | None = None
+) -> ImageDataset:
+    """Load an image-folder tree ``root/<class>/<image>`` into memory.
+
+    Classes are sorted by name unless ``classes`` gives their order; files are
+    taken in sorted file-name order. All images must share one size.
+
+    Returns:
+        ImageDataset with ``images (n, h, w, 3)`` uint8 and ``labels (n,)``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataNotFoundError(f"Image folder {root} does not exist.")
+    found = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if classes is None:
+        classes = tuple(found)
+    unknown = sorted(set(found) - set(classes))
+    missing = [c for c in classes if c not in found]
+    if unknown or missing:
+        raise ValueError(
+            f"Class folders under {root} do not match the expected classes: "
+            f"missing {missing or 'none'}, unexpected {unknown or 'none'}. "
+            f"Expected exactly: {', '.join(classes)}."
+        )
+    images, labels = [], []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise ValueError(f"Class folder {root / name} holds no images.")
+        images.extend(_decode(p) for p in files)
+        labels.extend([label] * len(files))
+    shapes = {im.shape for im in images}
+    if len(shapes) != 1:
+        raise ValueError(f"Images under {root} differ in size {sorted(shapes)[:3]}; resize them first.")
+    return ImageDataset(np.stack(images), np.asarray(labels, dtype=np.int64), tuple(classes),
+                        source=f"image folder {root}")
+
+
+def _load_jpeg_tree(root: Path) -> ImageDataset:
+    parts = {}
+    for part, expected in (("train", N_TRAIN // 10), ("test", N_TEST // 10)):
+        ds = load_image_folder(root / part, CIFAR10_CLASSES)
+        counts = np.bincount(ds.labels, minlength=10)
+        if not np.all(counts == expected) or ds.images.shape[1:] != (32, 32, 3):
+            raise ValueError(
+                f"{root / part} is not a complete CIFAR-10 {part} set: found {counts.tolist()} "
+                f"images per class of shape {ds.images.shape[1:]}, expected {expected} per class "
+                "of 32x32x3. Extract the archive again (it may be truncated)."
+            )
+        parts[part] = ds
+    images = np.concatenate([parts["train"].images, parts["test"].images])
+    labels = np.concatenate([parts["train"].labels, parts["test"].labels])
+    return ImageDataset(images, labels, CIFAR10_CLASSES,
+                        source="image-folder JPEG copy (lossy; pixels differ slightly from the official set)",
+                        n_train=N_TRAIN)
+
+
+def _check_cifar10(images: np.ndarray, labels: np.ndarray, where: str) -> None:
+    if images.shape != (60_000, 32, 32, 3) or images.dtype != np.uint8 or labels.shape != (60_000,):
+        raise ValueError(f"{where} does not hold CIFAR-10 (shape {images.shape}); delete it and reload.")
+
+
+def load_cifar10(root: str | os.PathLike | None = None, download: bool = True,
+                 verbose: bool = False) -> ImageDataset:
+    """Load all 60,000 CIFAR-10 images into memory, in the canonical order.
+
+    Args:
+        root: data folder; default ``$HASHLIB_EDU_DATA``, else ``~/.cache/hashlib_edu/data``.
+        download: fall back to ``torchvision.datasets.CIFAR10(download=True)`` into ``root``.
+        verbose: print where the data came from and how long it took.
+
+    Returns:
+        ImageDataset with ``images`` uint8 ``(60000, 32, 32, 3)``, ``labels`` int64
+        ``(60000,)``, ``classes`` (the 10 names), ``source`` and ``n_train=50000``:
+        indices ``0..49999`` are the official training images, ``50000..59999``
+        the test images; within each, grouped by label, original order inside a class.
+
+    Raises:
+        DataNotFoundError: nothing found under ``root`` and the download failed.
+        ValueError: a source is present but incomplete or damaged.
+    """
+    root = Path(root).expanduser() if root is not None else default_data_root()
+    start = time.perf_counter()
+    for cache in _cache_candidates(root):
+        if cache.is_file():
+            ds = _load_cache(cache)
+            ds.info = {"cache": str(cache), "seconds": time.perf_counter() - start}
+            if verbose:
+                print(f"CIFAR-10 from cache {cache} ({ds.info['seconds']:.1f} s); source: {ds.source}")
+            return ds
+    batches = root / "cifar-10-batches-py"
+    if batches.is_dir():
+        ds = _load_batches(batches)
+    elif (root / "train").is_dir() or (root / "test").is_dir():
+        ds = _load_jpeg_tree(root)
+    else:
+        download_error = None
+        if download:
+            try:
+                import torchvision
+
+                torchvision.datasets.CIFAR10(str(root), train=True, download=True)
+                torchvision.datasets.CIFAR10(str(root), train=False, download=True)
+            except Exception as exc:  # no internet, proxy, disk full...
+                download_error = f"{exc.__class__.__name__}: {exc}"
+        if download and download_error is None and batches.is_dir():
+            ds = _load_batches(batches)
+        else:
+            raise DataNotFoundError(
+                f"CIFAR-10 not found under {root} (looked for {CACHE_NAME}, "
+                f"cifar-10-batches-py/ and train/<class>/, test/<class>/ image folders)"
+                + (f"; the download failed ({download_error})" if download_error else
+                   "; download=False")
+                + ".\nFix it one of two ways:\n"
+                "  1. with internet: load_cifar10(root, download=True) fetches the official set;\n"
+                "  2. offline: extract an image-folder copy (e.g. cifar10-jpg.tar.gz) so that "
+                "<root>/train/<class>/*.jpg and <root>/test/<class>/*.jpg exist, and set "
+                "HASHLIB_EDU_DATA=<root> or pass root=."
+            )
+    _check_cifar10(ds.images, ds.labels, str(root))
+    decode_seconds = time.perf_counter() - start
+    cache_path = _write_cache(ds, root)
+    ds.info = {"decode_seconds": decode_seconds, "cache": str(cache_path) if cache_path else None}
+    if verbose:
+        print(f"CIFAR-10 decoded from {ds.source} in {decode_seconds:.1f} s; cached at {cache_path}")
+    return ds
+
+
+# ----------------------------------------------------------------- protocols
+
+
+def split(labels: np.ndarray, protocol: str, seed: int = 0,
+          n_train: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split indices into ``(query, train, database)`` for a retrieval protocol.
+
+    Args:
+        labels: ``(n,)`` class ids in the canonical order of :func:`load_cifar10`.
+        protocol: ``"cifar10-1k"`` or ``"cifar10-dsh"`` (see ``PROTOCOLS``).
+        seed: random seed (``cifar10-1k`` only; ``cifar10-dsh`` is fixed).
+        n_train: number of official training images at the front (default: 50,000
+            for 60,000 labels).
+
+    Returns:
+        Three sorted int64 index arrays ``query``, ``train``, ``database``.
+
+    * ``cifar10-1k``: 100 queries per class drawn from all images; 500 training
+      images per class from the rest; database = every non-query image (the
+      training images included): 1,000 / 5,000 / 59,000 on CIFAR-10.
+    * ``cifar10-dsh``: queries = official test images; training = database =
+      official training images: 10,000 / 50,000 / 50,000.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"split() takes (n,) class ids; got shape {labels.shape}.")
+    if protocol == "cifar10-1k":
+        rng = np.random.default_rng(seed)
+        query, train = [], []
+        for c in np.unique(labels):
+            idx = np.flatnonzero(labels == c)
+            if len(idx) < 600:
+                raise ValueError(f"cifar10-1k needs >= 600 images of class {c}; found {len(idx)}.")
+            perm = rng.permutation(idx)
+            query.append(perm[:100])
+            train.append(perm[100:600])
+        q = np.sort(np.concatenate(query))
+        t = np.sort(np.concatenate(train))
+        db = np.setdiff1d(np.arange(len(labels)), q)
+        return q.astype(np.int64), t.astype(np.int64), db.astype(np.int64)
+    if protocol == "cifar10-dsh":
+        n_train = N_TRAIN if n_train is None and len(labels) == N_TRAIN + N_TEST else n_train
+        if n_train is None or not 0 < n_train < len(labels):
+            raise ValueError("cifar10-dsh needs the official train/test boundary: pass n_train=.")
+        t = np.arange(n_train, dtype=np.int64)
+        return np.arange(n_train, len(labels), dtype=np.int64), t, t.copy()
+    raise ValueError(f"Unknown protocol {protocol!r}. Known protocols: "
+                     + "; ".join(f"{k!r} ({v})" for k, v in PROTOCOLS.items()))
+
+
+# ----------------------------------------------------------------- synthetic
+
+
+def make_synthetic(n_per_class: int = 100, n_classes: int = 4, size: int = 32,
+                   seed: int = 0, noise: float = 40.0) -> ImageDataset:
+    """A small class-conditional image set so tests never need CIFAR-10.
+
+    Each class is a fixed random colour pattern (a smooth 4x4 template, upsampled)
+    plus per-image Gaussian noise and a random brightness shift, so a small CNN
+    separates classes within a couple of epochs while chance mAP is ``1/n_classes``.
+
+    Returns:
+        ImageDataset with ``images (n_per_class * n_classes, size, size, 3)`` uint8,
+        labels grouped by class.
+    """
+    if n_per_class <= 0 or n_classes <= 1 or size < 4:
+        raise ValueError("make_synthetic needs n_per_class > 0, n_classes > 1 and size >= 4.")
+    rng = np.random.default_rng(seed)
+    templates = rng.uniform(40, 215, size=(n_classes, 4, 4, 3))
+    templates = templates.repeat(size // 4 + 1, axis=1).repeat(size // 4 + 1, axis=2)[:, :size, :size]
+    labels = np.repeat(np.arange(n_classes), n_per_class)
+    images = templates[labels] + rng.normal(0, noise, size=(len(labels), size, size, 3))
+    images += rng.normal(0, 15, size=(len(labels), 1, 1, 1))
+    images = np.clip(images, 0, 255).astype(np.uint8)
+    classes = tuple(f"class{c}" for c in range(n_classes))
+    return ImageDataset(images, labels.astype(np.int64), classes, source=f"synthetic(seed={seed})")

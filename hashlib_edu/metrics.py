@@ -1,0 +1,702 @@
+"""Retrieval metrics for binary codes: Hamming ranking, mAP, precision within a radius, PR, P@N.
+
+Conventions (shared by every function here)
+-------------------------------------------
+* Codes: ``(n, k)`` in ``{-1, +1}`` or in ``{0, 1}`` (bit ``1 <=> +1``), as numpy arrays or
+  torch tensors; or packed ``(n, ceil(k / 8))`` uint8 (``hashlib_edu.codes.pack_codes``) with
+  the number of bits passed as ``n_bits=k`` (then both query and database codes are packed).
+* Labels: ``(n,)`` class ids, or ``(n, c)`` multi-hot in ``{0, 1}``. A database item is
+  *relevant* to a query when they have the same class id / share at least one label.
+* Ranking: the database is ranked by Hamming distance to the query. Distances take only
+  ``k + 1`` values, so many items tie. ``ties="stable"`` keeps equal distances in database
+  order (what ``np.argsort(dist, kind="stable")`` gives: reproducible); ``ties="expected"``
+  averages exactly over a uniformly random order inside every group of equal distance
+  (He et al., CVPR 2018, "Hashing as tie-aware learning to rank").
+* Every metric is a mean over queries; a query with no relevant item scores 0.
+
+How it is computed
+------------------
+Queries are processed in blocks (memory stays at a few tens of MB whatever ``nq``). For each
+block, distances come from XOR + popcount of 64-bit words. Everything tie-aware and every
+radius-based metric needs only, per query, the number of items and of relevant items at each
+distance ``0..k`` (:func:`_distance_counts`). The stable order needs, per query, the positions
+of the relevant items in the ranking (:func:`_relevant_positions`): a radix (counting)
+``argsort`` of the ``uint8`` distances, O(nd) per query.
+
+Expected (tie-aware) AP, closed form
+------------------------------------
+Take a group of ``n`` items at equal distance, ``r`` of them relevant, preceded by ``N`` items of
+which ``R`` are relevant. A relevant item of the group lands at group position ``t`` (uniform on
+``1..n``); the other ``r - 1`` relevant items are then spread at random over the other ``n - 1``
+places, so on average ``(t - 1) a`` of them precede it, with ``a = (r - 1) / (n - 1)`` (0 when
+``n = 1``). Its expected precision is ``(R + 1 + (t - 1) a) / (N + t)
+= a + (R + 1 - a (N + 1)) / (N + t)``, and summing over ``t`` and over the ``r`` items::
+
+    S(N, R, n, r) = r a + (r / n) (R + 1 - a (N + 1)) (H[N + n] - H[N])
+
+with harmonic numbers ``H[m] = 1 + 1/2 + ... + 1/m``. Expected AP = ``sum_groups S / R_total``.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .codes import as_numpy, check_binary
+
+__all__ = [
+    "hamming_distance",
+    "mean_average_precision",
+    "precision_within_radius",
+    "precision_recall_curve",
+    "precision_at_n",
+    "precision_at_n_curve",
+]
+
+TIES = ("stable", "expected")
+_BLOCK_ELEMENTS = 1 << 22  # query rows x database items per block (a few MB per array)
+
+# ---------------------------------------------------------------------------------------------
+# Codes -> 64-bit words, and the popcount kernel (also used by hashlib_edu.index)
+# ---------------------------------------------------------------------------------------------
+
+_POPCOUNT_TABLE = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def _popcount_lut(words: np.ndarray) -> np.ndarray:
+    """Bits set in each uint64 by a 256-entry byte table (for numpy < 2, no ``bitwise_count``)."""
+    as_bytes = words.reshape(*words.shape, 1).view(np.uint8)  # (..., 8)
+    return _POPCOUNT_TABLE[as_bytes].sum(axis=-1, dtype=np.uint8)
+
+
+def _popcount(words: np.ndarray) -> np.ndarray:
+    """Bits set in each element of a uint64 array -> uint8 array of the same shape."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2
+        return np.bitwise_count(words)
+    return _popcount_lut(words)
+
+
+def _parse_codes(codes: Any, n_bits: int | None, name: str) -> tuple[np.ndarray, bool]:
+    """Validate codes; return ``(array, packed)``.
+
+    Unpacked codes come back as given (values in ``{-1, +1}`` or ``{0, 1}``, checked), packed
+    codes as ``(n, ceil(n_bits / 8))`` uint8. With ``n_bits`` given, an array with ``n_bits``
+    columns is read as unpacked bits and a uint8 array with ``ceil(n_bits / 8)`` columns as
+    packed bytes.
+    """
+    arr = as_numpy(codes)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n, k) of codes; got shape {arr.shape}.")
+    if n_bits is not None:
+        n_bits = _positive_int(n_bits, "n_bits")
+        width = (n_bits + 7) // 8
+        if (
+            arr.dtype == np.uint8
+            and arr.shape[1] == width
+            and (width != n_bits or (arr.size > 0 and int(arr.max()) > 1))
+        ):
+            return arr, True
+        if arr.shape[1] != n_bits:
+            raise ValueError(
+                f"{name} has {arr.shape[1]} columns, but n_bits={n_bits} needs either "
+                f"{n_bits} columns of bits or {width} columns of packed uint8 bytes."
+            )
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has 0 bits per code; codes must have at least one bit.")
+    try:
+        arr, _ = check_binary(arr, name)
+    except ValueError as err:
+        if arr.dtype == np.uint8 and n_bits is None:
+            raise ValueError(
+                f"{err} If these are packed codes (np.packbits / pack_codes), pass n_bits=."
+            ) from None
+        raise
+    return arr, False
+
+
+def _bits(arr: np.ndarray, packed: bool, n_bits: int) -> np.ndarray:
+    """Parsed codes -> ``(n, n_bits)`` bool bits (``True <=> +1``)."""
+    if packed:
+        return np.unpackbits(arr, axis=1, count=n_bits).astype(bool)
+    return arr > 0
+
+
+def _words(arr: np.ndarray, packed: bool, n_bits: int) -> np.ndarray:
+    """Parsed codes -> ``(n, ceil(n_bits / 64))`` uint64 words (padding bits zero)."""
+    packed_bytes = np.packbits(_bits(arr, packed, n_bits), axis=1)
+    n_words = (n_bits + 63) // 64
+    padded = np.zeros((packed_bytes.shape[0], 8 * n_words), dtype=np.uint8)
+    padded[:, : packed_bytes.shape[1]] = packed_bytes
+    return padded.view(np.uint64)
+
+
+def _code_words(
+    query_codes: Any, db_codes: Any, n_bits: int | None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Validate both code sets; return query words ``(nq, w)``, database word columns ``(w, nd)``
+    (contiguous per word, for fast row-by-row XOR) and the number of bits ``k``."""
+    q, q_packed = _parse_codes(query_codes, n_bits, "query_codes")
+    d, d_packed = _parse_codes(db_codes, n_bits, "db_codes")
+    kq = n_bits if q_packed else q.shape[1]
+    kd = n_bits if d_packed else d.shape[1]
+    if kq != kd:
+        raise ValueError(
+            f"query codes have {kq} bits but database codes have {kd}; encode both with the "
+            "same model / bit length."
+        )
+    if d.shape[0] == 0:
+        raise ValueError("the database is empty (db_codes has 0 rows); add database codes.")
+    if q.shape[0] == 0:
+        raise ValueError("there are no queries (query_codes has 0 rows).")
+    k = int(kq)
+    return _words(q, q_packed, k), np.ascontiguousarray(_words(d, d_packed, k).T), k
+
+
+def _distances_into(out: np.ndarray, q_words: np.ndarray, db_cols: np.ndarray) -> np.ndarray:
+    """Hamming distances of each query row to every database item, written into ``out``.
+
+    Args:
+        out: ``(b, nd)`` uint8 (k < 256) or uint16 output.
+        q_words: ``(b, w)`` uint64 query words.
+        db_cols: ``(w, nd)`` uint64 database words, one contiguous row per word.
+    """
+    tmp = np.empty(db_cols.shape[1], dtype=np.uint64)
+    for i in range(q_words.shape[0]):
+        for w in range(db_cols.shape[0]):
+            np.bitwise_xor(db_cols[w], q_words[i, w], out=tmp)
+            if w == 0:
+                out[i] = _popcount(tmp)
+            else:
+                out[i] += _popcount(tmp)
+    return out
+
+
+def _distance_dtype(k: int) -> type[np.unsignedinteger]:
+    # uint8 keeps 2 * d + 1 (the count key) below 256 for k <= 127; radix argsort either way.
+    return np.uint8 if k <= 127 else np.uint16
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _int_at_least(value: Any, name: str, minimum: int) -> int:
+    """``value`` as an int ``>= minimum``, else a ValueError naming ``name``."""
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be {what}; got {value!r}.")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be {what}; got {value!r}.") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be {what}; got {value}.")
+    return int(value)
+
+
+def _positive_int(value: Any, name: str) -> int:
+    return _int_at_least(value, name, 1)
+
+
+def _check_ties(ties: str) -> str:
+    if ties not in TIES:
+        raise ValueError(f"ties must be one of {TIES}; got {ties!r}.")
+    return ties
+
+
+def _labels(labels: Any, n: int, name: str, codes_name: str) -> np.ndarray:
+    arr = as_numpy(labels)
+    if arr.ndim not in (1, 2):
+        raise ValueError(
+            f"{name} must be (n,) class ids or (n, c) multi-hot; got shape {arr.shape}."
+        )
+    if arr.shape[0] != n:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} rows but {codes_name} has {n}; pass one label "
+            "(row) per code, in the same order."
+        )
+    if arr.ndim == 2:
+        if arr.dtype == bool:
+            return arr.astype(np.float32)
+        if not np.all(np.isin(arr, (0, 1))):
+            raise ValueError(
+                f"2-D {name} must be multi-hot (values 0/1); for class ids pass a 1-D array "
+                "(e.g. labels.ravel())."
+            )
+        return arr.astype(np.float32)
+    return arr
+
+
+@dataclass
+class _Problem:
+    """Validated inputs of a retrieval evaluation."""
+
+    q_words: np.ndarray  # (nq, w) uint64
+    db_cols: np.ndarray  # (w, nd) uint64
+    k: int
+    q_labels: np.ndarray  # (nq,) or (nq, c) float32
+    db_labels: np.ndarray  # (nd,) or (c, nd) float32 (transposed for a matmul)
+    multi_label: bool
+
+    @property
+    def nq(self) -> int:
+        return self.q_words.shape[0]
+
+    @property
+    def nd(self) -> int:
+        return self.db_cols.shape[1]
+
+    def relevance(self, rows: slice) -> np.ndarray:
+        """``(b, nd)`` bool: database item relevant to each query of ``rows``."""
+        if self.multi_label:
+            return (self.q_labels[rows] @ self.db_labels) > 0
+        return self.q_labels[rows, None] == self.db_labels[None, :]
+
+
+def _problem(
+    query_codes: Any, db_codes: Any, query_labels: Any, db_labels: Any, n_bits: int | None
+) -> _Problem:
+    q_words, db_cols, k = _code_words(query_codes, db_codes, n_bits)
+    ql = _labels(query_labels, q_words.shape[0], "query_labels", "query_codes")
+    dl = _labels(db_labels, db_cols.shape[1], "db_labels", "db_codes")
+    if ql.ndim != dl.ndim or (ql.ndim == 2 and ql.shape[1] != dl.shape[1]):
+        raise ValueError(
+            f"query_labels {ql.shape} and db_labels {dl.shape} must both be class ids (n,) or "
+            "both multi-hot (n, c) with the same number of classes c."
+        )
+    multi = ql.ndim == 2
+    if multi:
+        dl = np.ascontiguousarray(dl.T)
+    return _Problem(q_words, db_cols, k, ql, dl, multi)
+
+
+# ---------------------------------------------------------------------------------------------
+# The scan: per query block, distances + relevance -> counts and/or stable positions
+# ---------------------------------------------------------------------------------------------
+
+
+def _blocks(p: _Problem) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """Yield ``(rows, dist (b, nd) uint, relevant (b, nd) bool)`` over blocks of queries."""
+    size = max(1, min(64, _BLOCK_ELEMENTS // p.nd))
+    dtype = _distance_dtype(p.k)
+    for start in range(0, p.nq, size):
+        rows = slice(start, min(start + size, p.nq))
+        dist = np.empty((rows.stop - start, p.nd), dtype=dtype)
+        _distances_into(dist, p.q_words[rows], p.db_cols)
+        yield rows, dist, p.relevance(rows)
+
+
+def _distance_counts(dist: np.ndarray, rel: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per query and distance: number of items and of relevant items.
+
+    Args:
+        dist: ``(b, nd)`` Hamming distances in ``0..k``.
+        rel: ``(b, nd)`` bool relevance.
+
+    Returns:
+        ``(n_items, n_relevant)``, each ``(b, k + 1)`` int64; column ``d`` counts distance ``d``.
+    """
+    key = dist * dist.dtype.type(2)
+    key += rel
+    counts = np.empty((dist.shape[0], 2 * (k + 1)), dtype=np.int64)
+    for i in range(dist.shape[0]):
+        counts[i] = np.bincount(key[i], minlength=2 * (k + 1))
+    n_irrelevant, n_relevant = counts[:, 0::2], counts[:, 1::2]
+    return n_irrelevant + n_relevant, n_relevant
+
+
+def _relevant_positions(dist: np.ndarray, rel: np.ndarray) -> list[np.ndarray]:
+    """0-based positions of the relevant items in each query's stable ranking.
+
+    Items are ranked by distance, equal distances in database order: a radix (counting)
+    ``argsort`` of the small-integer distances, row by row so the work stays in cache.
+
+    Args:
+        dist: ``(b, nd)`` distances; rel: ``(b, nd)`` bool relevance.
+
+    Returns:
+        ``b`` int64 arrays of increasing positions, one per query.
+    """
+    ranked = np.empty(dist.shape[1], dtype=bool)
+    positions = []
+    for i in range(dist.shape[0]):
+        np.take(rel[i], np.argsort(dist[i], kind="stable"), out=ranked)
+        positions.append(np.flatnonzero(ranked))
+    return positions
+
+
+def _harmonic(n: int) -> np.ndarray:
+    """``H[m] = sum_{i=1..m} 1/i`` for ``m = 0..n`` (float64). Differences ``H[a] - H[b]`` are
+    accurate to ~1e-15 * (a - b) absolute, i.e. ~1e-10 relative for a million items."""
+    h = np.zeros(n + 1)
+    np.cumsum(1.0 / np.arange(1, n + 1), out=h[1:])
+    return h
+
+
+def _expected_group_sum(
+    before: np.ndarray, rel_before: np.ndarray, n: np.ndarray, r: np.ndarray, h: np.ndarray
+) -> np.ndarray:
+    """Expected sum of precisions at the relevant items of a randomly ordered tie group.
+
+    Args (broadcastable integer arrays):
+        before: ``N``, items ranked before the group.
+        rel_before: ``R``, relevant items among them.
+        n: group size. r: relevant items in the group (``0 <= r <= n``).
+        h: harmonic numbers from :func:`_harmonic`, long enough for ``N + n``.
+
+    Returns:
+        ``S = r a + (r / n) (R + 1 - a (N + 1)) (H[N + n] - H[N])``, ``a = (r-1)/(n-1)``
+        (``a = 0`` for ``n <= 1``; ``S = 0`` for ``n = 0``). See the module docstring.
+    """
+    n_f = np.asarray(n, dtype=np.float64)
+    r_f = np.asarray(r, dtype=np.float64)
+    a = np.divide(r_f - 1.0, n_f - 1.0, out=np.zeros(np.broadcast(n_f, r_f).shape), where=n_f > 1)
+    frac = np.divide(r_f, n_f, out=np.zeros_like(a), where=n_f > 0)
+    span = h[before + n] - h[before]
+    return r_f * a + frac * (rel_before + 1.0 - a * (before + 1.0)) * span
+
+
+def _exclusive_cumsum(x: np.ndarray) -> np.ndarray:
+    return np.cumsum(x, axis=1) - x
+
+
+def _cut(n_items: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Locate the top-``top`` boundary in each query's distance groups.
+
+    Args:
+        n_items: ``(b, k + 1)`` items per distance; ``1 <= top <= nd``.
+
+    Returns:
+        ``(group, before, m)``, each ``(b,)``: the distance group containing rank ``top``, the
+        number of items ranked before that group, and how many of its items make the top
+        (``1 <= m <= group size``). Groups below ``group`` are inside the top entirely.
+    """
+    cum = np.cumsum(n_items, axis=1)
+    group = (cum < top).sum(axis=1)
+    rows = np.arange(n_items.shape[0])
+    before = cum[rows, group] - n_items[rows, group]
+    return group, before, top - before
+
+
+def _hypergeometric(n: np.ndarray, r: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Law of the number ``x`` of relevant items among ``m`` drawn from ``n`` holding ``r``.
+
+    Args: ``(b,)`` int arrays with ``0 <= r <= n`` and ``0 <= m <= n``.
+
+    Returns:
+        ``(x, prob)``, each ``(b, W)``: support values (repeated past each row's maximum,
+        where ``prob`` is 0) and probabilities, computed from the ratio
+        ``P(x+1)/P(x) = (r-x)(m-x) / ((x+1)(n-r-m+x+1))`` in log space (no overflow).
+    """
+    lo = np.maximum(0, m - (n - r))
+    hi = np.minimum(m, r)
+    width = int((hi - lo).max()) + 1
+    x = lo[:, None] + np.arange(width)[None, :]
+    valid = x <= hi[:, None]
+    x = np.minimum(x, hi[:, None])
+    xs, step_ok = x[:, :-1], valid[:, 1:]
+    n_, r_, m_ = n[:, None], r[:, None], m[:, None]
+    up = np.where(step_ok, (r_ - xs) * (m_ - xs), 1).astype(np.float64)
+    down = np.where(step_ok, (xs + 1) * (n_ - r_ - m_ + xs + 1), 1).astype(np.float64)
+    log_w = np.zeros(x.shape)
+    np.cumsum(np.log(up) - np.log(down), axis=1, out=log_w[:, 1:])
+    log_w[~valid] = -np.inf
+    w = np.exp(log_w - log_w.max(axis=1, keepdims=True))
+    return x, w / w.sum(axis=1, keepdims=True)
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with 0 where ``den == 0`` (a query with nothing to score scores 0)."""
+    num = np.asarray(num, dtype=np.float64)
+    return np.divide(num, den, out=np.zeros_like(num), where=np.asarray(den) > 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-block, per-query metric kernels
+# ---------------------------------------------------------------------------------------------
+
+
+def _ap_stable(positions: list[np.ndarray], top: int | None) -> np.ndarray:
+    """Per-query AP (or AP@top) from the stable positions of relevant items. ``(b,)``.
+
+    With relevant items at 0-based positions ``pos_1 < pos_2 < ...``, the j-th one is at
+    precision ``j / (pos_j + 1)``.
+    """
+    ap = np.zeros(len(positions))
+    for i, pos in enumerate(positions):
+        if top is not None:
+            pos = pos[: np.searchsorted(pos, top)]
+        if pos.size:
+            ap[i] = np.dot(np.arange(1.0, pos.size + 1.0), 1.0 / (pos + 1.0)) / pos.size
+    return ap
+
+
+def _ap_expected(
+    n_items: np.ndarray, n_rel: np.ndarray, h: np.ndarray, top: int | None
+) -> np.ndarray:
+    """Per-query expected AP (or expected AP@top) under random order inside tie groups."""
+    before, rel_before = _exclusive_cumsum(n_items), _exclusive_cumsum(n_rel)
+    s = _expected_group_sum(before, rel_before, n_items, n_rel, h)  # (b, k + 1)
+    if top is None:
+        return _safe_ratio(s.sum(axis=1), n_rel.sum(axis=1))
+    # AP@top = (sum of precisions at relevant items in the top) / (relevant items in the top).
+    # Groups before the boundary group are fully inside; inside the boundary group, X relevant
+    # items land in its first m places (hypergeometric) and, given X = x, they sit at random
+    # among those m places. Earlier groups' order is independent of X, so
+    # E[AP@top] = sum_x P(x) (A + S(N, R, m, x)) / (R + x), with A their expected sum.
+    group, n_before, m = _cut(n_items, top)
+    rows = np.arange(n_items.shape[0])
+    a_sum = _exclusive_cumsum(s)[rows, group]
+    r_before = rel_before[rows, group]
+    x, prob = _hypergeometric(n_items[rows, group], n_rel[rows, group], m)
+    inside = _expected_group_sum(n_before[:, None], r_before[:, None], m[:, None], x, h)
+    found = r_before[:, None] + x
+    return (prob * _safe_ratio(a_sum[:, None] + inside, found)).sum(axis=1)
+
+
+def _relevant_in_top_expected(n_items: np.ndarray, n_rel: np.ndarray, top: int) -> np.ndarray:
+    """Expected number of relevant items in the top ``top`` under random tie order. ``(b,)``."""
+    group, _, m = _cut(n_items, top)
+    rows = np.arange(n_items.shape[0])
+    r_before = _exclusive_cumsum(n_rel)[rows, group]
+    return r_before + m * n_rel[rows, group] / n_items[rows, group]
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def hamming_distance(query_codes: Any, db_codes: Any, *, n_bits: int | None = None) -> np.ndarray:
+    """All Hamming distances between query and database codes.
+
+    ``d(b, b') = #{bits that differ} = (k - b . b') / 2`` for codes in ``{-1, +1}``; computed
+    here as popcount(XOR) of packed 64-bit words.
+
+    Args:
+        query_codes: ``(nq, k)`` in ``{-1, +1}`` or ``{0, 1}`` (numpy or torch), or packed
+            ``(nq, ceil(k / 8))`` uint8 with ``n_bits=k``.
+        db_codes: ``(nd, k)``, same forms.
+        n_bits: number of bits ``k`` when the codes are packed.
+
+    Returns:
+        ``(nq, nd)`` int32 matrix of distances in ``0..k`` (4 bytes per pair: for large
+        evaluations use the metric functions, which never build it).
+    """
+    q_words, db_cols, k = _code_words(query_codes, db_codes, n_bits)
+    dist = np.empty((q_words.shape[0], db_cols.shape[1]), dtype=_distance_dtype(k))
+    _distances_into(dist, q_words, db_cols)
+    return dist.astype(np.int32)
+
+
+def mean_average_precision(
+    query_codes: Any,
+    db_codes: Any,
+    query_labels: Any,
+    db_labels: Any,
+    top_k: int | None = None,
+    ties: str = "stable",
+    *,
+    n_bits: int | None = None,
+) -> float:
+    """Mean average precision (mAP) of Hamming ranking.
+
+    For one query, with the database ranked by Hamming distance and ``rel(i)``, ``P@i`` the
+    relevance and precision at rank ``i``:
+
+    * ``top_k=None`` (mAP@all): ``AP = sum_i P@i rel(i) / (number of relevant items)``.
+    * ``top_k=K`` (mAP@K): ``AP@K = sum_{i<=K} P@i rel(i) / (number of relevant items in the
+      top K)`` -- the convention of DSH / DeepHash-style evaluation code (not divided by the
+      total number of relevant items, nor by ``min(K, #relevant)``). ``K >= nd`` is mAP@all.
+
+    A query with no relevant item (in the database, or in the top K) scores 0 and still counts
+    in the mean.
+
+    Ties (items at equal distance):
+
+    * ``"stable"``: they keep database order, exactly what ``np.argsort(d, kind="stable")``
+      based code gives.
+    * ``"expected"``: the tie-aware AP of He et al. (CVPR 2018): the exact expectation of AP
+      when the order inside every group of equal distance is uniformly random (closed form,
+      see the module docstring; not sampled). With ``top_k``, it is the exact expectation of
+      AP@K (a ratio; not the ratio of expectations): the group straddling rank K contributes
+      through the hypergeometric law of how many of its relevant items make the top K.
+
+    Args:
+        query_codes: ``(nq, k)`` in ``{-1, +1}`` or ``{0, 1}``, numpy or torch (or packed
+            uint8 ``(nq, ceil(k/8))`` with ``n_bits``).
+        db_codes: ``(nd, k)``, same forms.
+        query_labels: ``(nq,)`` class ids or ``(nq, c)`` multi-hot.
+        db_labels: ``(nd,)`` or ``(nd, c)``; relevant = same class / at least one shared label.
+        top_k: ``None`` for mAP@all, else ``K >= 1``.
+        ties: ``"stable"`` or ``"expected"``.
+        n_bits: number of bits when the codes are packed.
+
+    Returns:
+        mAP as a Python float in ``[0, 1]``.
+    """
+    ties = _check_ties(ties)
+    top = None if top_k is None else _positive_int(top_k, "top_k")
+    p = _problem(query_codes, db_codes, query_labels, db_labels, n_bits)
+    top = None if top is None or top >= p.nd else top
+    ap = np.empty(p.nq)
+    h = _harmonic(p.nd) if ties == "expected" else None
+    for rows, dist, rel in _blocks(p):
+        if ties == "stable":
+            ap[rows] = _ap_stable(_relevant_positions(dist, rel), top)
+        else:
+            ap[rows] = _ap_expected(*_distance_counts(dist, rel, p.k), h, top)
+    return float(ap.mean())
+
+
+def precision_within_radius(
+    query_codes: Any,
+    db_codes: Any,
+    query_labels: Any,
+    db_labels: Any,
+    radius: int = 2,
+    return_empty_fraction: bool = False,
+    *,
+    n_bits: int | None = None,
+) -> float | tuple[float, float]:
+    """Mean precision of Hamming-ball retrieval (P@H<=radius, e.g. "precision within radius 2").
+
+    For each query, all items at distance ``<= radius`` are retrieved (ties play no role) and
+    precision = relevant retrieved / retrieved. A query that retrieves nothing scores 0 (and
+    counts in the mean): with long codes most balls are empty and the number collapses, the
+    "empty retrieval trap" -- so look at the empty fraction too.
+
+    Args:
+        query_codes, db_codes, query_labels, db_labels, n_bits: as in
+            :func:`mean_average_precision`.
+        radius: integer ``>= 0``.
+        return_empty_fraction: also return the fraction of queries that retrieved nothing.
+
+    Returns:
+        ``precision`` (float), or ``(precision, empty_fraction)`` when
+        ``return_empty_fraction=True``.
+    """
+    radius = _int_at_least(radius, "radius", 0)
+    p = _problem(query_codes, db_codes, query_labels, db_labels, n_bits)
+    precision = np.empty(p.nq)
+    empty = np.empty(p.nq, dtype=bool)
+    for rows, dist, rel in _blocks(p):
+        n_items, n_rel = _distance_counts(dist, rel, p.k)
+        retrieved = n_items[:, : radius + 1].sum(axis=1)
+        precision[rows] = _safe_ratio(n_rel[:, : radius + 1].sum(axis=1), retrieved)
+        empty[rows] = retrieved == 0
+    if return_empty_fraction:
+        return float(precision.mean()), float(empty.mean())
+    return float(precision.mean())
+
+
+def precision_recall_curve(
+    query_codes: Any,
+    db_codes: Any,
+    query_labels: Any,
+    db_labels: Any,
+    *,
+    n_bits: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hamming-ball precision-recall curve, radius ``0..k``, micro-averaged over queries.
+
+    At radius ``r`` every query retrieves the items at distance ``<= r``; counts are summed
+    over all queries before dividing:
+
+    * ``precision[r] = sum_q relevant retrieved_q / sum_q retrieved_q``
+    * ``recall[r] = sum_q relevant retrieved_q / sum_q relevant_q`` (all relevant items)
+
+    Where nothing at all is retrieved at radius ``r`` (no query has an item that close),
+    precision is undefined and set to ``nan`` (matplotlib leaves the point out); recall is
+    ``nan`` only if no query has any relevant item. ``recall[k] = 1``.
+
+    Args:
+        as in :func:`mean_average_precision`.
+
+    Returns:
+        ``(precision, recall)``, each ``(k + 1,)`` float64, index = radius.
+    """
+    p = _problem(query_codes, db_codes, query_labels, db_labels, n_bits)
+    retrieved = np.zeros(p.k + 1, dtype=np.int64)
+    hits = np.zeros(p.k + 1, dtype=np.int64)
+    for _, dist, rel in _blocks(p):
+        n_items, n_rel = _distance_counts(dist, rel, p.k)
+        retrieved += n_items.sum(axis=0)
+        hits += n_rel.sum(axis=0)
+    retrieved, hits = np.cumsum(retrieved), np.cumsum(hits)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(retrieved > 0, hits / np.maximum(retrieved, 1), np.nan)
+        recall = hits / hits[-1] if hits[-1] > 0 else np.full(p.k + 1, np.nan)
+    return precision, recall
+
+
+def precision_at_n_curve(
+    query_codes: Any,
+    db_codes: Any,
+    query_labels: Any,
+    db_labels: Any,
+    ns: Sequence[int] | np.ndarray,
+    ties: str = "stable",
+    *,
+    n_bits: int | None = None,
+) -> np.ndarray:
+    """Mean precision among the top ``n`` ranked items, for each ``n`` in ``ns``.
+
+    ``P@n = (relevant items among the first n) / n``, averaged over queries. Ranking by
+    Hamming distance with ``ties="stable"`` (equal distances in database order) or
+    ``ties="expected"`` (exact expectation under random order inside tie groups).
+
+    Args:
+        ns: 1-D integers, each ``1 <= n <= nd``.
+        others: as in :func:`mean_average_precision`.
+
+    Returns:
+        ``(len(ns),)`` float64, ``P@n`` in the order of ``ns``.
+    """
+    ties = _check_ties(ties)
+    ns_arr = np.asarray(as_numpy(ns))
+    if ns_arr.ndim != 1 or ns_arr.size == 0:
+        raise ValueError(f"ns must be a non-empty 1-D sequence of integers; got {ns!r}.")
+    ns_list = [_positive_int(n, "n") for n in ns_arr.tolist()]
+    p = _problem(query_codes, db_codes, query_labels, db_labels, n_bits)
+    if max(ns_list) > p.nd:
+        raise ValueError(f"n={max(ns_list)} exceeds the database size {p.nd}; use n <= {p.nd}.")
+    found = np.zeros(len(ns_list))  # relevant items in the top n, summed over queries
+    for _, dist, rel in _blocks(p):
+        if ties == "stable":
+            for pos in _relevant_positions(dist, rel):
+                found += np.searchsorted(pos, ns_list)
+        else:
+            n_items, n_rel = _distance_counts(dist, rel, p.k)
+            found += [_relevant_in_top_expected(n_items, n_rel, n).sum() for n in ns_list]
+    return found / (np.asarray(ns_list, dtype=np.float64) * p.nq)
+
+
+def precision_at_n(
+    query_codes: Any,
+    db_codes: Any,
+    query_labels: Any,
+    db_labels: Any,
+    n: int,
+    ties: str = "stable",
+    *,
+    n_bits: int | None = None,
+) -> float:
+    """Mean precision among the top ``n`` ranked items (P@n, e.g. ``n = 500``).
+
+    See :func:`precision_at_n_curve`; ``1 <= n <= nd``, ties stable (database order) by
+    default.
+
+    Returns:
+        P@n as a Python float.
+    """
+    return float(
+        precision_at_n_curve(
+            query_codes, db_codes, query_labels, db_labels, [n], ties, n_bits=n_bits
+        )[0]
+    )

@@ -1,0 +1,166 @@
+"""One results writer for every method notebook, and readers for what it wrote.
+
+For each trained (method, bits) :func:`save_results` evaluates the codes and writes
+
+* ``results/<protocol>/<method>-<bits>.json`` -- the numbers (schema below);
+* ``results/<protocol>/codes/<method>-<bits>.npz`` -- the packed codes with the
+  query/database indices and labels, so anyone can re-check every number.
+
+JSON keys: ``method, bits, protocol, map, map_tie_aware, map_at_1000, p_at_h2,
+p_at_h2_empty_fraction, p_at_500, p_at_1500, train_seconds, encode_seconds, epochs,
+profile, device, seed, version, commit, paper_map`` (``null`` when none), plus any
+extra ``run_info`` (e.g. ``recipe``). npz arrays: ``query_codes``, ``db_codes``
+(``np.packbits`` of ``{0,1}`` bits, bit 1 <=> +1), ``n_bits``, ``query_idx``,
+``db_idx`` (indices into ``load_cifar10()``), ``query_labels``, ``db_labels``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .codes import as_numpy, check_binary, pack_codes, unpack_codes
+from .metrics import mean_average_precision, precision_at_n, precision_within_radius
+from .profiles import get_profile, project_root, results_dir
+
+__all__ = ["RESULT_KEYS", "evaluate_codes", "save_results", "load_results", "load_codes",
+           "git_commit"]
+
+RESULT_KEYS = (
+    "method", "bits", "protocol", "map", "map_tie_aware", "map_at_1000", "p_at_h2",
+    "p_at_h2_empty_fraction", "p_at_500", "p_at_1500", "train_seconds", "encode_seconds",
+    "epochs", "profile", "device", "seed", "version", "commit", "paper_map",
+)
+
+
+def git_commit() -> str | None:
+    """The project's current git commit (``None`` outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project_root(),
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def evaluate_codes(query_codes, db_codes, query_labels, db_labels) -> dict[str, float]:
+    """The headline numbers of one set of codes.
+
+    Args:
+        query_codes: ``(nq, k)`` in ``{-1, +1}`` or ``{0, 1}``.
+        db_codes: ``(nd, k)`` likewise.
+        query_labels, db_labels: ``(nq,)`` / ``(nd,)`` class ids or multi-hot.
+
+    Returns:
+        dict with ``map``, ``map_tie_aware``, ``map_at_1000``, ``p_at_h2``,
+        ``p_at_h2_empty_fraction``, ``p_at_500``, ``p_at_1500`` (floats).
+    """
+    args = (query_codes, db_codes, query_labels, db_labels)
+    p_h2, empty = precision_within_radius(*args, radius=2, return_empty_fraction=True)
+    nd = len(db_codes)
+    return {
+        "map": float(mean_average_precision(*args)),
+        "map_tie_aware": float(mean_average_precision(*args, ties="expected")),
+        "map_at_1000": float(mean_average_precision(*args, top_k=min(1000, nd))),
+        "p_at_h2": float(p_h2),
+        "p_at_h2_empty_fraction": float(empty),
+        "p_at_500": float(precision_at_n(*args, n=min(500, nd))),
+        "p_at_1500": float(precision_at_n(*args, n=min(1500, nd))),
+    }
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe values: numpy scalars to Python, NaN to None."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def save_results(method: str, bits: int, protocol: str, query_codes, db_codes, split, labels,
+                 **run_info) -> dict:
+    """Evaluate codes and write ``results/<protocol>/<method>-<bits>.json`` and the codes npz.
+
+    Args:
+        method: short name, e.g. ``"cnnbh"`` (letters, digits, ``_``, ``-`` and ``.``).
+        bits: code length ``k``.
+        protocol: e.g. ``"cifar10-1k"``.
+        query_codes: ``(nq, k)`` binary codes of the queries, in ``split[0]`` order.
+        db_codes: ``(nd, k)`` binary codes of the database, in ``split[-1]`` order.
+        split: ``(query_idx, train_idx, db_idx)`` (or ``(query_idx, db_idx)``),
+            indices into ``labels``.
+        labels: ``(N,)`` or ``(N, c)`` labels of the whole dataset.
+        **run_info: ``train_seconds``, ``encode_seconds``, ``epochs``, ``profile``,
+            ``device``, ``seed``, ``paper_map`` and anything else worth keeping
+            (e.g. ``recipe``); the profile decides the folder (temporary under ``smoke``).
+
+    Returns:
+        The dict written to JSON (with ``"json_path"`` and ``"codes_path"`` added).
+    """
+    name = f"{method}-{bits}"
+    if not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
+        raise ValueError(f"method {method!r} must use letters, digits, '_', '-' or '.' only.")
+    if len(split) not in (2, 3):
+        raise ValueError("split must be (query_idx, train_idx, db_idx) or (query_idx, db_idx).")
+    query_idx, db_idx = np.asarray(split[0], np.int64), np.asarray(split[-1], np.int64)
+    q, _ = check_binary(query_codes, "query_codes")
+    d, _ = check_binary(db_codes, "db_codes")
+    if q.shape[1] != bits or d.shape[1] != bits:
+        raise ValueError(f"codes have {q.shape[1]} / {d.shape[1]} bits but bits={bits}.")
+    if len(q) != len(query_idx) or len(d) != len(db_idx):
+        raise ValueError(
+            f"{len(q)} query codes for {len(query_idx)} query indices and {len(d)} database "
+            f"codes for {len(db_idx)} database indices: they must match one to one.")
+    labels = as_numpy(labels)
+    q_labels, d_labels = labels[query_idx], labels[db_idx]
+    profile = get_profile(run_info.pop("profile", None))
+    record = {key: None for key in RESULT_KEYS}
+    record.update(method=method, bits=int(bits), protocol=protocol, profile=profile,
+                  version=__version__, commit=git_commit(), paper_map=None)
+    record.update(evaluate_codes(q, d, q_labels, d_labels))
+    record.update(run_info)
+    out_dir = results_dir(profile) / protocol
+    (out_dir / "codes").mkdir(parents=True, exist_ok=True)
+    codes_path = out_dir / "codes" / f"{name}.npz"
+    np.savez_compressed(codes_path, query_codes=pack_codes(q), db_codes=pack_codes(d),
+                        n_bits=np.int64(bits), query_idx=query_idx, db_idx=db_idx,
+                        query_labels=q_labels, db_labels=d_labels)
+    json_path = out_dir / f"{name}.json"
+    record = _clean(record)
+    json_path.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
+    return {**record, "json_path": str(json_path), "codes_path": str(codes_path)}
+
+
+def load_codes(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a codes npz written by :func:`save_results`; codes come back unpacked in ``{-1, +1}``."""
+    with np.load(path, allow_pickle=False) as z:
+        out = {k: z[k] for k in z.files}
+    bits = int(out["n_bits"])
+    out["query_codes"] = unpack_codes(out["query_codes"], bits)
+    out["db_codes"] = unpack_codes(out["db_codes"], bits)
+    return out
+
+
+def load_results(protocol: str | None = None, method: str | None = None,
+                 profile: str | None = None, root: str | Path | None = None) -> list[dict]:
+    """All result records under ``results/`` (optionally one protocol / method), sorted by
+    protocol, method and bits."""
+    base = Path(root) if root is not None else results_dir(profile)
+    pattern = f"{protocol or '*'}/{method or '*'}-*.json"
+    records = [json.loads(p.read_text()) for p in base.glob(pattern)]
+    if method is not None:
+        records = [r for r in records if r.get("method") == method]
+    return sorted(records, key=lambda r: (r["protocol"], r["method"], r["bits"]))

@@ -1,0 +1,154 @@
+"""hashlib_edu.index.HammingIndex against brute force; numpy and faiss backends agree."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hashlib_edu import index as index_module
+from hashlib_edu.codes import pack_codes
+from hashlib_edu.index import HammingIndex, faiss_available
+
+BACKENDS = [
+    "numpy",
+    pytest.param(
+        "faiss", marks=pytest.mark.skipif(not faiss_available(), reason="faiss not installed")
+    ),
+]
+
+
+def brute_distances(q, d):
+    return [[sum(1 for b in range(len(qi)) if qi[b] != dj[b]) for dj in d] for qi in q]
+
+
+def brute_knn(q, d, k):
+    """Explicit loops; ties broken by database index (stable)."""
+    dists, idx = [], []
+    for row in brute_distances(q, d):
+        order = sorted(range(len(row)), key=lambda j: (row[j], j))[:k]
+        dists.append([row[j] for j in order])
+        idx.append(order)
+    return dists, idx
+
+
+def brute_radius(q, d, r):
+    out = []
+    for row in brute_distances(q, d):
+        hits = sorted((row[j], j) for j in range(len(row)) if row[j] <= r)
+        out.append(([h[0] for h in hits], [h[1] for h in hits]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def codes():
+    """8-bit codes: 120 database items for 256 possible codes -> many ties and duplicates."""
+    rng = np.random.default_rng(3)
+    return rng.choice([-1, 1], (15, 8)), rng.choice([-1, 1], (120, 8))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("k", [1, 5, 40, 120])
+def test_search_matches_brute_force(codes, backend, k):
+    q, d = codes
+    index = HammingIndex(8, backend=backend)
+    index.add(d[:50])  # several add() calls, mixed input forms
+    index.add(pack_codes(d[50:90]))
+    index.add((d[90:] > 0).astype(np.uint8))
+    assert index.ntotal == len(index) == 120
+    dist, idx = index.search(q, k)
+    assert dist.dtype == np.int32 and idx.dtype == np.int64 and dist.shape == idx.shape == (15, k)
+    ref_dist, ref_idx = brute_knn(q, d, k)
+    assert dist.tolist() == ref_dist and idx.tolist() == ref_idx
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("r", [0, 1, 3, 8])
+def test_radius_search_matches_brute_force(codes, backend, r):
+    q, d = codes
+    index = HammingIndex(8, backend=backend)
+    index.add(d)
+    got = index.radius_search(pack_codes(q), r)
+    assert len(got) == len(q)
+    for (dist, idx), (ref_dist, ref_idx) in zip(got, brute_radius(q, d, r), strict=True):
+        assert dist.dtype == np.int32 and idx.dtype == np.int64
+        assert dist.tolist() == ref_dist and idx.tolist() == ref_idx
+
+
+@pytest.mark.parametrize("n_bits", [12, 48, 70])
+def test_backends_agree_and_odd_lengths(n_bits):
+    """Padding bits (12), one word (48), two words (70): numpy == brute force == faiss."""
+    rng = np.random.default_rng(n_bits)
+    q, d = rng.choice([-1, 1], (6, n_bits)), rng.choice([-1, 1], (300, n_bits))
+    d[100:150] = d[:50]  # exact duplicates: ties at every distance
+    numpy_index = HammingIndex(n_bits, backend="numpy")
+    numpy_index.add(d)
+    dist, idx = numpy_index.search(q, 25)
+    ref_dist, ref_idx = brute_knn(q, d, 25)
+    assert dist.tolist() == ref_dist and idx.tolist() == ref_idx
+    radius = n_bits // 2 - 2
+    hits = numpy_index.radius_search(q, radius)
+    assert [(a.tolist(), b.tolist()) for a, b in hits] == brute_radius(q, d, radius)
+    if faiss_available():
+        faiss_index = HammingIndex(n_bits, backend="faiss")
+        faiss_index.add(pack_codes(d))
+        f_dist, f_idx = faiss_index.search(q, 25)
+        np.testing.assert_array_equal(f_dist, dist)
+        np.testing.assert_array_equal(f_idx, idx)
+        for (a, b), (fa, fb) in zip(hits, faiss_index.radius_search(q, radius), strict=True):
+            np.testing.assert_array_equal(fa, a)
+            np.testing.assert_array_equal(fb, b)
+
+
+def test_torch_inputs(codes):
+    torch = pytest.importorskip("torch")
+    q, d = codes
+    index = HammingIndex(8, backend="numpy")
+    index.add(torch.tensor(d, dtype=torch.float32))
+    dist, idx = index.search(torch.tensor(q), 3)
+    ref_dist, ref_idx = brute_knn(q, d, 3)
+    assert dist.tolist() == ref_dist and idx.tolist() == ref_idx
+
+
+def test_auto_backend_and_repr():
+    index = HammingIndex(16)
+    assert index.backend == ("faiss" if faiss_available() else "numpy")
+    assert "HammingIndex(n_bits=16" in repr(index) and index.ntotal == 0
+
+
+def test_validation_errors(codes, monkeypatch):
+    q, d = codes
+    index = HammingIndex(8, backend="numpy")
+    with pytest.raises(ValueError, match="index is empty"):
+        index.search(q, 1)
+    index.add(d)
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        index.search(q, 0)
+    with pytest.raises(ValueError, match="k=121 exceeds the 120 codes"):
+        index.search(q, 121)
+    with pytest.raises(ValueError, match="r must be an integer >= 0"):
+        index.radius_search(q, -1)
+    with pytest.raises(ValueError, match="n_bits=8 needs either 8 columns"):
+        index.search(np.ones((2, 6)), 1)
+    with pytest.raises(ValueError, match="must be binary"):
+        index.add(np.full((2, 8), 3.0))
+    with pytest.raises(ValueError, match="n_bits must be a positive integer"):
+        HammingIndex(0)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        HammingIndex(8, backend="gpu")
+    monkeypatch.setattr(index_module, "faiss_available", lambda: False)
+    with pytest.raises(ImportError, match="pip install faiss-cpu"):
+        HammingIndex(8, backend="faiss")
+    assert HammingIndex(8).backend == "numpy"
+
+
+def test_lookup_table_popcount_fallback(codes, monkeypatch):
+    """The numpy < 2 path (byte lookup table) gives the same search results."""
+    from hashlib_edu import metrics
+
+    q, d = codes
+    monkeypatch.setattr(metrics, "_popcount", metrics._popcount_lut)
+    index = HammingIndex(8, backend="numpy")
+    index.add(d)
+    dist, idx = index.search(q, 7)
+    ref_dist, ref_idx = brute_knn(q, d, 7)
+    assert dist.tolist() == ref_dist and idx.tolist() == ref_idx

@@ -1,0 +1,93 @@
+"""hashlib_edu.profiles: the run profile and where outputs go (never the checkout under smoke)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+
+import hashlib_edu.profiles as profiles
+from hashlib_edu.profiles import (
+    PROFILES,
+    checkpoints_dir,
+    figure_path,
+    figures_dir,
+    get_profile,
+    output_root,
+    project_root,
+    results_dir,
+)
+
+PACKAGE_PARENT = Path(profiles.__file__).resolve().parents[1]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def test_profile_from_env_and_argument(monkeypatch):
+    assert get_profile() == "smoke"  # set by the autouse fixture
+    monkeypatch.setenv("HASHLIB_EDU_PROFILE", " Quick ")
+    assert get_profile() == "quick"
+    assert get_profile("paper") == "paper"  # the argument wins
+    assert get_profile("SMOKE") == "smoke"
+    assert PROFILES == ("smoke", "quick", "paper")
+
+
+@pytest.mark.parametrize("cuda, want", [(True, "paper"), (False, "quick")])
+def test_profile_default_depends_on_cuda(monkeypatch, cuda, want):
+    monkeypatch.delenv("HASHLIB_EDU_PROFILE")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert get_profile() == want
+    monkeypatch.setenv("HASHLIB_EDU_PROFILE", "")  # empty counts as unset
+    assert get_profile() == want
+
+
+def test_unknown_profile(monkeypatch):
+    with pytest.raises(ValueError, match="smoke, quick, paper"):
+        get_profile("fast")
+    monkeypatch.setenv("HASHLIB_EDU_PROFILE", "full")
+    with pytest.raises(ValueError, match="'full'.*HASHLIB_EDU_PROFILE"):
+        get_profile()
+
+
+def test_smoke_outputs_go_to_hashlib_edu_output(tmp_path):
+    out = tmp_path / "output"
+    assert output_root() == out
+    fig = figure_path("x.png")
+    assert fig == out / "figures" / "x.png" and fig.parent.is_dir()
+    assert results_dir() == out / "results" and results_dir().is_dir()
+    assert checkpoints_dir() == out / "checkpoints" and checkpoints_dir().is_dir()
+    assert not _inside(fig, project_root())
+
+
+def test_smoke_without_output_env_uses_one_temp_dir(monkeypatch, tmp_path):
+    monkeypatch.delenv("HASHLIB_EDU_OUTPUT")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # keep mkdtemp inside tmp_path
+    first = output_root()
+    assert _inside(first, tmp_path) and first.name.startswith("hashlib_edu-smoke-")
+    assert output_root() == first  # one folder per process
+    assert figures_dir().parent == first
+    for root in (project_root(), PACKAGE_PARENT):
+        assert not _inside(first, root)
+        assert not _inside(figures_dir(), root)
+
+
+def test_quick_and_paper_write_to_project_root(monkeypatch, tmp_path):
+    monkeypatch.setenv("HASHLIB_EDU_ROOT", str(tmp_path / "course"))
+    assert project_root() == tmp_path / "course"
+    for name in ("quick", "paper"):
+        assert output_root(name) == tmp_path / "course"
+        assert figures_dir(name) == tmp_path / "course" / "figures"
+    assert output_root("smoke") == tmp_path / "output"  # argument beats the env profile
+
+
+def test_project_root_is_the_checkout(monkeypatch):
+    monkeypatch.delenv("HASHLIB_EDU_ROOT", raising=False)
+    root = project_root()
+    if (PACKAGE_PARENT / "notebooks").is_dir():
+        assert root == PACKAGE_PARENT
+    else:  # an installed, non-editable package
+        assert root == Path.cwd()

@@ -1,0 +1,304 @@
+"""hashlib_edu.training and transforms: batches, the fit loop with checkpoint/resume, encode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hashlib_edu.training import (
+    BatchLoader,
+    History,
+    embed,
+    encode,
+    fit,
+    progress_enabled,
+    seed_everything,
+    select_device,
+)
+from hashlib_edu.transforms import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    normalize,
+    prepare,
+    random_crop_flip,
+    to_float,
+)
+
+
+class TinyNet(nn.Module):
+    """A small CNN with BatchNorm and dropout (so resume must restore RNG and BN stats)."""
+
+    def __init__(self, n_bits: int = 8, n_classes: int = 4) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        self.code = nn.Linear(8 * 16, n_bits)
+        self.drop = nn.Dropout(0.3)
+        self.head = nn.Linear(n_bits, n_classes)
+
+    def embed(self, x):
+        return self.code(self.features(x))
+
+    def forward(self, x):
+        return self.head(self.drop(self.embed(x)))
+
+
+def _setup(synthetic, seed: int, total_epochs: int, lr: float = 1e-2, init_seed=None):
+    """Model, loader, optimizer and one-cycle schedule, all built from ``seed`` (the initial
+    weights from ``init_seed`` when given)."""
+    seed_everything(seed if init_seed is None else init_seed)
+    model = TinyNet()
+    loader = BatchLoader(synthetic.images, synthetic.labels, batch_size=32, shuffle=True,
+                         augment=True, seed=seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr,
+                                                total_steps=total_epochs * len(loader))
+    return model, loader, opt, sched
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def test_select_device(monkeypatch):
+    assert select_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert select_device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert select_device().type == "cuda"
+
+
+def test_seed_everything_reproducible():
+    seed_everything(3)
+    a = (torch.rand(3), np.random.rand(3))
+    seed_everything(3)
+    b = (torch.rand(3), np.random.rand(3))
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_progress_enabled(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("HASHLIB_EDU_NO_PROGRESS", raising=False)
+    assert progress_enabled()
+    monkeypatch.setenv("CI", "true")
+    assert not progress_enabled()
+
+
+# --------------------------------------------------------------- transforms
+
+
+def test_to_float_and_normalize():
+    img = np.zeros((2, 4, 5, 3), np.uint8)
+    img[..., 0], img[..., 1], img[..., 2] = 255, 51, 0
+    x = to_float(torch.from_numpy(img))
+    assert x.shape == (2, 3, 4, 5) and x.dtype == torch.float32
+    assert torch.allclose(x[:, 0], torch.ones(1)) and torch.allclose(x[:, 1], torch.tensor(0.2))
+    y = prepare(torch.from_numpy(img))
+    for c, v in enumerate((1.0, 0.2, 0.0)):
+        want = (v - CIFAR10_MEAN[c]) / CIFAR10_STD[c]
+        assert torch.allclose(y[:, c], torch.tensor(want), atol=1e-6)
+    assert torch.allclose(normalize(x, mean=(0, 0, 0), std=(1, 1, 1)), x)
+    with pytest.raises(ValueError, match="uint8"):
+        to_float(torch.zeros(2, 4, 4, 3))
+    with pytest.raises(ValueError, match=r"\(n, h, w, 3\)"):
+        to_float(torch.zeros(2, 3, 4, 4, dtype=torch.uint8))
+
+
+def test_random_crop_flip():
+    x = torch.randn(16, 3, 8, 8)
+    assert torch.equal(random_crop_flip(x, padding=0, flip=False), x)
+    flipped = random_crop_flip(x, padding=0, flip=True, generator=torch.Generator().manual_seed(0))
+    for i in range(16):  # each image is either itself or its mirror
+        assert torch.equal(flipped[i], x[i]) or torch.equal(flipped[i], x[i].flip(2))
+    a = random_crop_flip(x, generator=torch.Generator().manual_seed(1))
+    b = random_crop_flip(x, generator=torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b)
+    # a crop is a shifted window of the zero-padded image
+    ones = random_crop_flip(torch.ones(4, 3, 8, 8), padding=2, flip=False,
+                            generator=torch.Generator().manual_seed(2))
+    assert set(ones.unique().tolist()) <= {0.0, 1.0}
+
+
+# -------------------------------------------------------------- BatchLoader
+
+
+def _batches(loader):
+    return [(x.clone(), y.clone()) for x, y in loader]
+
+
+def test_batch_loader_shapes_and_normalization(synthetic):
+    n = len(synthetic)
+    loader = BatchLoader(synthetic.images, synthetic.labels, batch_size=50, shuffle=False)
+    assert len(loader) == -(-n // 50)
+    batches = _batches(loader)
+    assert [len(y) for _, y in batches] == [50, 50, n - 100]
+    x0, y0 = batches[0]
+    assert x0.shape == (50, 3, 32, 32) and x0.dtype == torch.float32
+    assert y0.dtype == torch.int64
+    np.testing.assert_array_equal(torch.cat([y for _, y in batches]).numpy(), synthetic.labels)
+    want = prepare(torch.from_numpy(synthetic.images[:50]))
+    assert torch.allclose(x0, want)
+    # drop_last
+    assert len(BatchLoader(synthetic.images, synthetic.labels, batch_size=50,
+                           drop_last=True)) == n // 50
+
+
+def test_batch_loader_deterministic_per_seed_and_epoch(synthetic):
+    def make(seed):
+        return BatchLoader(synthetic.images, np.arange(len(synthetic)), batch_size=40,
+                           shuffle=True, augment=True, seed=seed)
+
+    a, b = make(0), make(0)
+    a.set_epoch(3)
+    b.set_epoch(3)
+    ba, bb = _batches(a), _batches(b)
+    for (xa, ya), (xb, yb) in zip(ba, bb, strict=True):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    # iterating again at the same epoch repeats the epoch exactly
+    assert all(torch.equal(x, x2) for (x, _), (x2, _) in zip(ba, _batches(a), strict=True))
+    order3 = torch.cat([y for _, y in ba])
+    assert sorted(order3.tolist()) == list(range(len(synthetic)))  # a permutation
+    a.set_epoch(4)
+    assert not torch.equal(torch.cat([y for _, y in _batches(a)]), order3)
+    c = make(1)
+    c.set_epoch(3)
+    assert not torch.equal(torch.cat([y for _, y in _batches(c)]), order3)
+
+
+def test_batch_loader_bad_input(synthetic):
+    with pytest.raises(ValueError, match="labels"):
+        BatchLoader(synthetic.images, synthetic.labels[:-1])
+    with pytest.raises(ValueError, match="no images"):
+        BatchLoader(synthetic.images[:0], synthetic.labels[:0])
+    with pytest.raises(ValueError, match="batch_size"):
+        BatchLoader(synthetic.images, synthetic.labels, batch_size=0)
+
+
+# ---------------------------------------------------------------------- fit
+
+
+def test_fit_loss_decreases(synthetic):
+    model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=6, lr=2e-2)
+    seen = []
+    hist = fit(model, nn.CrossEntropyLoss(), loader, 6, opt, sched, progress=False,
+               on_epoch_end=lambda e, m: seen.append(e) or {"epoch": e})
+    assert isinstance(hist, History) and hist.epochs == 6
+    assert len(hist.lr) == len(hist.seconds) == 6 and hist.train_seconds > 0
+    assert hist.metrics == [{"epoch": e} for e in range(6)]
+    assert seen == list(range(6))
+    assert all(np.isfinite(hist.loss))
+    assert hist.loss[-1] < 0.5 * hist.loss[0], hist.loss  # chance level is ln 4 = 1.39
+    assert hist.lr[-1] < hist.lr[2]  # the one-cycle schedule stepped per batch
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6), k
+
+
+def test_fit_resume_equals_uninterrupted(synthetic, tmp_path):
+    loss = nn.CrossEntropyLoss()
+    model, loader, opt, sched = _setup(synthetic, seed=5, total_epochs=4)
+    full = fit(model, loss, loader, 4, opt, sched, progress=False)
+    want = _state(model)
+
+    ckpt = tmp_path / "run.pt"
+    model, loader, opt, sched = _setup(synthetic, seed=5, total_epochs=4)
+    first = fit(model, loss, loader, 2, opt, sched, checkpoint=ckpt, progress=False)
+    assert ckpt.is_file() and first.epochs == 2
+
+    # a fresh process: other initial weights, other global RNG state, new objects
+    model, loader, opt, sched = _setup(synthetic, seed=5, total_epochs=4, init_seed=99)
+    torch.manual_seed(12345)
+    resumed = fit(model, loss, loader, 4, opt, sched, checkpoint=ckpt, progress=False)
+    assert resumed.epochs == 4
+    np.testing.assert_allclose(resumed.loss, full.loss, rtol=1e-5)
+    np.testing.assert_allclose(resumed.lr, full.lr)
+    _assert_same_state(_state(model), want)
+    assert opt.param_groups[0]["lr"] == pytest.approx(full.lr[-1])
+
+    # a finished checkpoint: nothing left to train, the model is restored
+    model2, loader2, opt2, sched2 = _setup(synthetic, seed=5, total_epochs=4, init_seed=7)
+    again = fit(model2, loss, loader2, 4, opt2, sched2, checkpoint=ckpt, progress=False)
+    assert again.loss == resumed.loss
+    _assert_same_state(_state(model2), want)
+
+
+def test_fit_resume_after_interruption_mid_run(synthetic, tmp_path):
+    """A run killed during epoch 3 resumes from the end of epoch 2 and ends where an
+    uninterrupted run ends."""
+    loss = nn.CrossEntropyLoss()
+    model, loader, opt, sched = _setup(synthetic, seed=1, total_epochs=3)
+    full = fit(model, loss, loader, 3, opt, sched, progress=False)
+    want = _state(model)
+
+    def crash(epoch, model):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "sub" / "run.pt"  # parent folders are created
+    model, loader, opt, sched = _setup(synthetic, seed=1, total_epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, loss, loader, 3, opt, sched, checkpoint=ckpt, on_epoch_end=crash,
+            progress=False)
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 2
+    assert not ckpt.with_name(ckpt.name + ".tmp").exists()
+
+    model, loader, opt, sched = _setup(synthetic, seed=1, total_epochs=3)
+    resumed = fit(model, loss, loader, 3, opt, sched, checkpoint=ckpt, progress=False)
+    np.testing.assert_allclose(resumed.loss, full.loss, rtol=1e-5)
+    _assert_same_state(_state(model), want)
+
+
+def test_fit_bad_input(synthetic):
+    model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=1)
+    with pytest.raises(ValueError, match="epochs"):
+        fit(model, nn.CrossEntropyLoss(), loader, -1, opt, progress=False)
+    with pytest.raises(ValueError, match="scheduler_step"):
+        fit(model, nn.CrossEntropyLoss(), loader, 1, opt, sched, scheduler_step="step",
+            progress=False)
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        fit(model, lambda out, y: out.sum() * float("nan"), loader, 1, opt, progress=False)
+    assert fit(model, nn.CrossEntropyLoss(), loader, 0, opt, progress=False).epochs == 0
+
+
+# -------------------------------------------------------------- embed/encode
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_encode(synthetic, training):
+    torch.manual_seed(0)
+    model = TinyNet(n_bits=8)
+    model.train(training)
+    images = synthetic.images[:70]
+    codes = encode(model, images, batch_size=32)
+    assert isinstance(codes, np.ndarray) and codes.dtype == np.int8
+    assert codes.shape == (70, 8)
+    assert set(np.unique(codes)) <= {-1, 1}
+    assert model.training is training
+
+    real = embed(model, images, batch_size=32)
+    assert real.shape == (70, 8) and real.dtype == torch.float32
+    assert not real.requires_grad  # no autograd state kept
+    np.testing.assert_array_equal(codes, np.where(real.numpy() >= 0, 1, -1))
+    # eval mode: batch size does not change the result; a threshold shifts it
+    assert torch.allclose(embed(model, images, batch_size=7), real, atol=1e-5)
+    np.testing.assert_array_equal(encode(model, images, threshold=1e9), -np.ones((70, 8)))
+    # a torch uint8 tensor works too
+    np.testing.assert_array_equal(encode(model, torch.from_numpy(images)), codes)
+
+
+def test_embed_without_embed_method(synthetic):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(32 * 32 * 3, 5))
+    out = embed(model, synthetic.images[:10])
+    assert out.shape == (10, 5)
+    custom = embed(model, synthetic.images[:10], fn=lambda m, x: m(x)[:, :2])
+    assert torch.allclose(custom, out[:, :2])

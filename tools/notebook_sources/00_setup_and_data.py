@@ -1,0 +1,114 @@
+# %% [markdown]
+# # 00 · Set-up and data
+#
+# This course teaches **learning to hash** for image retrieval: every image becomes a short
+# binary code (say 48 bits), and "find similar images" becomes "find codes at a small Hamming
+# distance". Each notebook reproduces the key tables and figures of one paper on CIFAR-10 and
+# says plainly where our numbers differ from the paper's and why.
+#
+# This first notebook checks the set-up, explains the **profiles** and loads **CIFAR-10**.
+
+# %% tags=["parameters"]
+PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
+SEED = 0
+
+# %% [markdown]
+# ## Profiles
+#
+# | profile | for | what it does |
+# |---|---|---|
+# | `smoke` | CI | tiny subsets, one epoch: checks that every cell runs, in seconds; writes to a temporary folder |
+# | `quick` | a laptop CPU | the real protocols with short, modern training schedules: minutes per notebook |
+# | `paper` | a GPU (Colab) | the paper's schedule |
+#
+# Choose with the environment variable `HASHLIB_EDU_PROFILE`, or set `PROFILE` in the cell above.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import numpy as np
+import pandas as pd
+import torch
+
+import hashlib_edu
+from hashlib_edu.data import CIFAR10_CLASSES, PROTOCOLS, load_cifar10, split
+from hashlib_edu.plots import plot_image_grid
+from hashlib_edu.profiles import figures_dir, get_profile
+from hashlib_edu.training import select_device
+
+PROFILE = get_profile(PROFILE)
+print(f"hashlib_edu {hashlib_edu.__version__}, torch {torch.__version__}")
+print(f"profile: {PROFILE}, device: {select_device()}, figures go to: {figures_dir(PROFILE)}")
+
+# %% [markdown]
+# ## CIFAR-10
+#
+# 60,000 colour images of 32×32 pixels in 10 classes. `load_cifar10()` looks under
+# `$HASHLIB_EDU_DATA` (else `~/.cache/hashlib_edu/data`) for, in order: its own decoded cache,
+# torchvision's official `cifar-10-batches-py`, or an image-folder copy (`train/<class>/*.jpg`,
+# `test/<class>/*.jpg`); with none of these it downloads the official set (needs internet).
+# The first load decodes and caches; later loads take well under two seconds.
+#
+# All sources give the **same canonical order** (training images first, grouped by class,
+# original order within a class; then the test images), so a protocol split is identical
+# whichever source you used. The `source` line below says which one this run used: the
+# course's offline copy is JPEG, which is lossy, so pixels differ slightly from the official set.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import time
+
+start = time.perf_counter()
+cifar = load_cifar10()
+print(cifar)
+print(f"source: {cifar.source}")
+print(f"loaded in {time.perf_counter() - start:.2f} s; images {cifar.images.shape} "
+      f"{cifar.images.dtype}, labels {cifar.labels.shape}")
+print("channel means:", np.round(cifar.images.reshape(-1, 3).mean(0) / 255, 3))
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+rng = np.random.default_rng(SEED)
+picks = np.concatenate([rng.choice(np.flatnonzero(cifar.labels == c), 8, replace=False)
+                        for c in range(10)])
+fig = plot_image_grid(cifar.images[picks], ncols=8, size=0.9,
+                      titles=[CIFAR10_CLASSES[cifar.labels[i]] if j % 8 == 0 else ""
+                              for j, i in enumerate(picks)],
+                      save="cifar10_examples.png")
+
+# %% [markdown]
+# ## Retrieval protocols
+#
+# A retrieval experiment needs three sets: **queries** (what we search with), a **database**
+# (what we search in) and a **training** set (what the hash function learns from). The papers
+# of this course use two protocols:
+
+# %%
+for name, description in PROTOCOLS.items():
+    print(f"{name}: {description}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+rows = []
+for name in PROTOCOLS:
+    q, t, db = split(cifar.labels, name, seed=SEED)
+    rows.append({"protocol": name, "queries": len(q), "training": len(t), "database": len(db),
+                 "queries per class": np.bincount(cifar.labels[q]).tolist()[0],
+                 "training per class": np.bincount(cifar.labels[t]).tolist()[0],
+                 "train ⊂ database": bool(np.isin(t, db).all()),
+                 "query ∩ database": int(np.isin(q, db).sum())})
+pd.DataFrame(rows).set_index("protocol")
+
+# %% [markdown]
+# ## What to notice
+#
+# * In `cifar10-1k` the training images are **inside** the database: retrieving them is easy
+#   (the network has seen them), which is one reason numbers under different protocols are not
+#   comparable.
+# * The split is a pure function of the labels and the seed: change `SEED` and you get another
+#   split; keep it and everyone gets the same one.
+#
+# ## Exercises
+#
+# 1. Check that the `cifar10-1k` split of seed 0 has exactly 100 queries of every class.
+# 2. How many database images share the class of a given query? What mAP would a random
+#    ranking give, roughly? (Notebook 01 answers this.)
