@@ -1,4 +1,4 @@
-"""Classic (non-deep) hashing baselines: LSH, PCA-ITQ and CCA-ITQ.
+"""Classic (non-deep) hashing baselines: LSH, PCA-ITQ, CCA-ITQ and KSH.
 
 These are the rows the deep-hashing papers compare against (CNNBH Table 1,
 DSH supplementary Table 4). Every class follows the scikit-learn estimator
@@ -28,7 +28,6 @@ Methods
 ``CCAITQ``
     The supervised variant of the same paper: CCA between ``X`` and the one-hot
     labels replaces PCA, then the same ITQ rotation.
-
 ``KSH``
     Kernel-based supervised hashing (Liu, Wang, Ji, Jiang & Chang, CVPR 2012):
     bits ``sign(a_k . k(x))`` on RBF kernel features to ``n_anchors`` anchors,
@@ -80,9 +79,17 @@ def _check_n_iter(n_iter: Any) -> int:
     return int(n_iter)
 
 
-def _check_X(X: Any, n_features: int | None = None, who: str = "") -> np.ndarray:
-    """``X`` as a finite ``(n, d)`` float64 array (torch tensors accepted)."""
-    arr = np.asarray(as_numpy(X), dtype=np.float64)
+def _check_X(
+    X: Any, n_features: int | None = None, who: str = "", dtype: Any = np.float64
+) -> np.ndarray:
+    """``X`` as a finite ``(n, d)`` float array (torch tensors accepted).
+
+    ``dtype=None`` keeps float32 input as float32 (no full-size copy; ``transform``
+    works in float64 chunk by chunk), anything else is converted to float64.
+    """
+    arr = np.asarray(as_numpy(X))
+    if dtype is not None or arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64, copy=False)
     if arr.ndim != 2:
         raise ValueError(
             f"X must be a 2-D array (n_samples, n_features); got shape {arr.shape}. "
@@ -117,6 +124,13 @@ def _labels_to_indicator(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray
             raise ValueError("y contains NaN or infinite values.")
         return ind, None
     raise ValueError(f"y must be labels (n,) or an indicator matrix (n, C); got shape {arr.shape}.")
+
+
+def _chunked(X: np.ndarray, fn: Any, chunk: int = 8192) -> np.ndarray:
+    """``fn`` applied to float64 row blocks of ``X: (n, d)``, results stacked (bounded memory)."""
+    return np.concatenate(
+        [fn(X[i : i + chunk].astype(np.float64, copy=False)) for i in range(0, X.shape[0], chunk)]
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -254,8 +268,9 @@ class _BinaryHasher(BaseEstimator):
             ``(n, n_bits)`` float64; ``encode(X) == sign(transform(X))``.
         """
         self._check_fitted()
-        X = _check_X(X, self.n_features_in_, type(self).__name__)
-        return (X - self.mean_) @ self._projection_matrix()
+        X = _check_X(X, self.n_features_in_, type(self).__name__, dtype=None)
+        P = self._projection_matrix()
+        return _chunked(X, lambda x: (x - self.mean_) @ P)
 
     def encode(self, X: Any) -> np.ndarray:
         """Binary codes.
@@ -389,20 +404,23 @@ class CCAITQ(_BinaryHasher):
     rank ``C - 1`` (its rows sum to 0), so at most ``C - 1`` canonical
     correlations are non-zero: 9 for CIFAR-10. For ``n_bits > C - 1`` the
     remaining directions are the rest of a ``Cxx``-orthonormal basis from the
-    same SVD, with correlation exactly 0: they carry *no* label information.
-    Following Gong & Lazebnik, who scale the CCA directions by their
-    eigenvalues before ITQ, ``scale=True`` (default) multiplies each direction
-    by its correlation: the uninformative directions then get zero weight and
-    the ``n_bits`` codes become ``n_bits`` ITQ-chosen hyperplanes through the
-    ``(C - 1)``-dimensional canonical subspace (more bits = finer cells of
-    that subspace, not new information). ``scale=False`` keeps the unit-variance
-    directions, so bits beyond ``C - 1`` mix in label-free directions.
+    same SVD, with correlation 0 (up to rounding): they carry *no* label
+    information. Gong & Lazebnik's reference code multiplies each CCA direction
+    by ``r``, its canonical correlation (the square root of the generalized
+    eigenvalue), before ITQ; ``scale=True`` (default) does the same. The
+    uninformative directions then get zero weight, and the ``n_bits`` codes
+    become ``n_bits`` ITQ-chosen hyperplanes through the ``(C - 1)``-dimensional
+    canonical subspace (more bits = finer cells of that subspace, not new
+    information). ``scale=False`` keeps the unit-variance directions, so bits
+    beyond ``C - 1`` mix in label-free directions.
 
     Args:
         n_bits: number of bits ``k``; ``k <= d``.
         n_iter: ITQ alternations (50 in the paper).
         random_state: ``int`` / ``Generator`` / ``None`` for the initial rotation.
-        reg: relative ridge added to both covariances (1e-4 as in Gong's code).
+        reg: ridge added to both covariances, relative to their mean variance
+            (Gong's code adds an absolute ``1e-4 * I`` to the covariances of its
+            normalized features).
         scale: multiply the canonical directions by their correlations.
 
     Attributes:
@@ -478,7 +496,7 @@ def _cca_directions(
 
     Returns:
         ``(Wx: (d, k), correlations: (k,))``, ``Wx^T Cxx Wx = I``, correlations
-        decreasing and exactly 0 beyond ``min(d, C)``.
+        decreasing, 0 beyond ``min(d, C)`` and (up to rounding) beyond the rank of ``Yc``.
     """
     n, d = Xc.shape
     c = Yc.shape[1]
@@ -510,7 +528,7 @@ class KSH(_BinaryHasher):
     Model. ``m = n_anchors`` training samples are drawn as anchors; each input
     becomes the centered kernel vector ``kbar(x) = k(x) - mu: (m,)`` with the
     Gaussian kernel ``k_j(x) = exp(-||x - anchor_j||^2 / (2 s))``, ``s`` the mean
-    squared training-to-anchor distance (as in the authors' code), and ``mu`` the
+    squared training-to-anchor distance, and ``mu`` the
     training mean of ``k``. Bit ``t`` is ``sign(a_t . kbar(x))``.
 
     Objective. With ``S_ij = +1`` for same-label pairs and ``-1`` otherwise, KSH
@@ -524,13 +542,13 @@ class KSH(_BinaryHasher):
     2. smoothing: replace ``sign`` by ``tanh(x / 2)`` and maximize
        ``tanh(Kbar a / 2)^T R_t tanh(Kbar a / 2)`` by gradient ascent with an
        Armijo backtracking line search (the paper uses Nesterov's accelerated
-       gradient; this is plain gradient descent, up to ``n_iter`` steps);
+       gradient; this is plain gradient ascent, up to ``n_iter`` steps);
     3. keep whichever of the two ``a`` has the larger *binary* objective
        ``h^T R_t h``.
 
     ``S`` is never formed: for single-label data ``S = 2 Y Y^T - 1 1^T`` (``Y``
     one-hot), so ``R_t b`` costs ``O(n (C + r))`` and the fit is linear in the
-    number of labelled samples (all of them can be used; about 10 s for 5,000
+    number of labelled samples (all of them can be used: under 10 s for 5,000
     samples, 300 anchors and 48 bits on one core).
 
     Args:
@@ -566,12 +584,7 @@ class KSH(_BinaryHasher):
 
     def _kernel(self, X: np.ndarray) -> np.ndarray:
         """Uncentered kernel ``(n, m)`` of ``X: (n, d)`` against the anchors."""
-        sq = (
-            np.sum(X**2, axis=1)[:, None]
-            + np.sum(self.anchors_**2, axis=1)[None, :]
-            - 2.0 * X @ self.anchors_.T
-        )
-        return np.exp(-np.maximum(sq, 0.0) / (2.0 * self.bandwidth_))
+        return np.exp(-_sq_distances(X, self.anchors_) / (2.0 * self.bandwidth_))
 
     def fit(self, X: Any, y: Any = None) -> KSH:
         """Learn the anchors and the ``n_bits`` kernel hash functions.
@@ -594,8 +607,7 @@ class KSH(_BinaryHasher):
             raise ValueError(f"n_anchors must be in [1, n_samples={n}]; got {self.n_anchors!r}.")
         rng = np.random.default_rng(self.random_state)
         self.anchors_ = X[np.sort(rng.choice(n, size=m, replace=False))]
-        sq = np.sum(X**2, axis=1)[:, None] + np.sum(self.anchors_**2, axis=1) - 2 * X @ self.anchors_.T
-        self.bandwidth_ = float(max(np.mean(np.maximum(sq, 0.0)), 1e-12))
+        self.bandwidth_ = float(max(np.mean(_sq_distances(X, self.anchors_)), 1e-12))
         K = self._kernel(X)
         self.kernel_mean_ = K.mean(axis=0)
         K -= self.kernel_mean_
@@ -613,7 +625,9 @@ class KSH(_BinaryHasher):
         coefs, objectives, kept = [], [], []
         for _ in range(r):
             _w, v = scipy.linalg.eigh(A, gram, subset_by_index=[m - 1, m - 1])
-            a0 = v[:, 0] * (_KSH_START_RMS * np.sqrt(n / max(float(v[:, 0] @ gram @ v[:, 0]), 1e-300)))
+            a0 = (
+                v[:, 0] * _KSH_START_RMS * np.sqrt(n / max(float(v[:, 0] @ gram @ v[:, 0]), 1e-300))
+            )
             a1 = _ksh_ascent(K, lambda b, H=H: residual_times(b, H), a0, n_iter, float(self.tol))
             h0, h1 = sign(K @ a0).astype(np.float64), sign(K @ a1).astype(np.float64)
             o0, o1 = h0 @ residual_times(h0, H), h1 @ residual_times(h1, H)
@@ -633,8 +647,14 @@ class KSH(_BinaryHasher):
     def transform(self, X: Any) -> np.ndarray:
         """Real-valued ``kbar(x) . a_t``: ``X: (n, d)`` -> ``(n, n_bits)`` float64."""
         self._check_fitted()
-        X = _check_X(X, self.n_features_in_, type(self).__name__)
-        return (self._kernel(X) - self.kernel_mean_) @ self.coefficients_
+        X = _check_X(X, self.n_features_in_, type(self).__name__, dtype=None)
+        return _chunked(X, lambda x: (self._kernel(x) - self.kernel_mean_) @ self.coefficients_)
+
+
+def _sq_distances(X: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances ``(n, m)`` between rows of ``X: (n, d)`` and ``A: (m, d)``."""
+    sq = np.sum(X**2, axis=1)[:, None] + np.sum(A**2, axis=1)[None, :] - 2.0 * X @ A.T
+    return np.maximum(sq, 0.0)
 
 
 def _ksh_ascent(

@@ -120,12 +120,14 @@ class HashNet(nn.Module):
     """
 
     def __init__(self, n_bits: int, latent_bn: bool = False, backbone: nn.Module | None = None,
-                 feature_dim: int | None = None, batchnorm: bool = True) -> None:
+                 feature_dim: int | None = None, batchnorm: bool = True,
+                 conv_dropout: float = 0.5) -> None:
         super().__init__()
         if n_bits <= 0:
             raise ValueError(f"n_bits must be positive; got {n_bits}.")
         self.n_bits = n_bits
-        self.backbone = backbone if backbone is not None else SmallBackbone(batchnorm=batchnorm)
+        self.backbone = (backbone if backbone is not None
+                         else SmallBackbone(batchnorm=batchnorm, dropout=conv_dropout))
         dim = feature_dim or getattr(self.backbone, "out_features", None)
         if dim is None:
             raise ValueError("pass feature_dim= for a custom backbone.")

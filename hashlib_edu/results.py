@@ -164,3 +164,33 @@ def load_results(protocol: str | None = None, method: str | None = None,
     if method is not None:
         records = [r for r in records if r.get("method") == method]
     return sorted(records, key=lambda r: (r["protocol"], r["method"], r["bits"]))
+
+
+def save_model_results(model, method: str, bits: int, data, history, *, recipe=None,
+                       paper_map: float | None = None, seed: int = 0, threshold: float = 0.0,
+                       **run_info) -> dict:
+    """Encode ``data``'s queries and database with ``model`` and :func:`save_results` them.
+
+    Args:
+        model: a hashing model (``encode`` binarizes ``model.embed``).
+        data: a ``hashlib_edu.experiments.ProtocolData``.
+        history: the ``fit`` history (training time and epochs are recorded from it).
+        recipe: the training ``Recipe`` (stored in the JSON).
+        threshold: binarization threshold of ``encode`` (0.5 for sigmoid outputs).
+    """
+    import time
+
+    from .training import encode
+
+    start = time.perf_counter()
+    q_codes = encode(model, data.images("query"), threshold=threshold)
+    db_codes = encode(model, data.images("database"), threshold=threshold)
+    encode_seconds = time.perf_counter() - start
+    device = next(model.parameters()).device
+    info = {"train_seconds": history.train_seconds, "encode_seconds": encode_seconds,
+            "epochs": history.epochs, "profile": data.profile, "device": str(device),
+            "seed": seed, "paper_map": paper_map,
+            "recipe": dict(recipe.__dict__) if recipe is not None else None}
+    info.update(run_info)
+    return save_results(method, bits, data.protocol, q_codes, db_codes, data.split, data.labels,
+                        **info)
