@@ -18,6 +18,7 @@ from pathlib import Path
 __all__ = [
     "PROFILES",
     "get_profile",
+    "use_profile",
     "project_root",
     "output_root",
     "figures_dir",
@@ -47,6 +48,15 @@ def get_profile(profile: str | None = None) -> str:
             f"Unknown profile {name!r}; choose one of {', '.join(PROFILES)} "
             "(argument or HASHLIB_EDU_PROFILE)."
         )
+    return name
+
+
+def use_profile(profile: str | None = None) -> str:
+    """Resolve the profile (as :func:`get_profile`) and make it this process's profile, so
+    every later call without an explicit profile (figure and results folders) agrees with a
+    notebook's ``PROFILE`` parameter. Returns the resolved name."""
+    name = get_profile(profile)
+    os.environ["HASHLIB_EDU_PROFILE"] = name
     return name
 
 

@@ -17,8 +17,8 @@ __all__ = ["CNNBH_EPOCHS", "HASHNET_EPOCHS", "cnnbh_recipe", "cnnbh_plain_recipe
 #: Epochs of the CNNBH classifier per profile (the paper: 900).
 CNNBH_EPOCHS = {"smoke": 1, "quick": 50, "paper": 900}
 #: Dropout after each pooling layer in our modern recipe (the paper: 0.5; with BatchNorm,
-#: augmentation and a 50-epoch budget, 0.5 underfits -- see notebook 03).
-MODERN_CONV_DROPOUT = 0.2
+#: augmentation and a 50-epoch budget, 0.5 and 0.2 underfit -- see notebook 03).
+MODERN_CONV_DROPOUT = 0.0
 
 
 def cnnbh_recipe(epochs: int) -> Recipe:
@@ -62,6 +62,17 @@ def train_cnnbh(data: ProtocolData, bits: int, recipe: Recipe, dropout: float | 
     return model, history
 
 
+def _state_digest(module: nn.Module) -> str:
+    """Short digest of a module's parameters and buffers (e.g. OrthoHash targets)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for key, value in sorted(module.state_dict().items()):
+        h.update(key.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:8]
+
+
 #: Epochs of a hash network on the shared small backbone, per profile (``cifar10-1k``).
 HASHNET_EPOCHS = {"smoke": 1, "quick": 50, "paper": 100}
 
@@ -80,14 +91,16 @@ def train_hashnet(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Rec
     """Train (or load) ``HashNet(bits)`` -- the shared small backbone + a linear hash layer --
     with ``loss_fn(outputs, labels)``; a loss with parameters (DPAH anchors) is optimized too.
 
-    The checkpoint name includes ``method``, the recipe and ``repr(loss_fn)`` (its
-    hyper-parameters), so changing a margin trains a new model.
+    The checkpoint name includes ``method``, the recipe, ``repr(loss_fn)`` (its
+    hyper-parameters) and a digest of the loss's initial state (targets, anchors), so
+    changing a margin, a target seed or custom targets trains a new model.
     """
     extra = recipe.extra
     seed_everything(seed)
     model = HashNet(bits, latent_bn=latent_bn, batchnorm=extra.get("batchnorm", True),
                     conv_dropout=extra.get("conv_dropout", 0.5))
-    name = run_name(method, bits, data, recipe, seed, tag=f"{repr(loss_fn)}-bn{latent_bn}")
+    name = run_name(method, bits, data, recipe, seed,
+                    tag=f"{repr(loss_fn)}-bn{latent_bn}-{_state_digest(loss_fn)}")
     history = train_model(model, loss_fn, data, recipe, name=name, seed=seed, device=device,
                           extra_params=list(loss_fn.parameters()), progress=progress)
     return model, history

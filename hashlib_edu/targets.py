@@ -170,7 +170,10 @@ def hadamard_matrix(order: int) -> torch.Tensor | None:
             while h.shape[0] < order:
                 h = np.kron(sylvester, h)
             # every construction above is proven, but a cheap check keeps it honest
-            assert np.array_equal(h @ h.T, order * np.eye(order, dtype=np.int64))
+            # (float64 BLAS: exact for these small integers, and far faster than int64)
+            hf = h.astype(np.float64)
+            if not np.array_equal(hf @ hf.T, order * np.eye(order)):
+                raise RuntimeError(f"Hadamard construction of order {order} failed its check.")
             return torch.from_numpy(h).float()
         power *= 2
     return None

@@ -32,10 +32,10 @@ import torch
 import hashlib_edu
 from hashlib_edu.data import CIFAR10_CLASSES, PROTOCOLS, load_cifar10, split
 from hashlib_edu.plots import plot_image_grid
-from hashlib_edu.profiles import figures_dir, get_profile
+from hashlib_edu.profiles import figures_dir, use_profile
 from hashlib_edu.training import select_device
 
-PROFILE = get_profile(PROFILE)
+PROFILE = use_profile(PROFILE)
 print(f"hashlib_edu {hashlib_edu.__version__}, torch {torch.__version__}")
 print(f"profile: {PROFILE}, device: {select_device()}, figures go to: {figures_dir(PROFILE)}")
 

@@ -37,9 +37,9 @@ from hashlib_edu.metrics import (
     precision_within_radius,
 )
 from hashlib_edu.plots import plot_pr_curves, plot_precision_at_n, save_figure
-from hashlib_edu.profiles import get_profile
+from hashlib_edu.profiles import use_profile
 
-PROFILE = get_profile(PROFILE)
+PROFILE = use_profile(PROFILE)
 print(f"profile {PROFILE}; {BITS}-bit codes in the CIFAR-10 part; faiss installed: "
       f"{faiss_available()}")
 
