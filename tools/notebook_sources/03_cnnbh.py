@@ -153,6 +153,25 @@ table1 = pd.DataFrame([{"bits": b, "dropout p": models[b].dropout_p,
                         "train min": r["train_seconds"] / 60} for b, r in results.items()])
 table1.set_index("bits").round(3)
 
+# %%
+# NBVAL_IGNORE_OUTPUT
+above = [b for b in BITS if b in PAPER_MAP and results[b]["map"] > PAPER_MAP[b]]
+below = [b for b in BITS if b in PAPER_MAP and results[b]["map"] <= PAPER_MAP[b]]
+print(f"our mAP is above the paper's at {above or 'no'} bits, at or below it at {below or 'no'} bits")
+for b in below:
+    print(f"  {b} bits: ours {results[b]['map']:.3f}, paper {PAPER_MAP[b]:.3f} "
+          f"(short by {PAPER_MAP[b] - results[b]['map']:.3f})")
+
+# %% [markdown]
+# **Where we fall short, and why.** Read the lines above: wherever our mAP is below the paper's,
+# the main suspects are the budget and the data, not the method. The paper trained each model
+# for 900 epochs; we train 50 on a CPU, and our 48-bit model still underfits its own training
+# set (training loss well above what label smoothing alone leaves). The images are a JPEG copy
+# of CIFAR-10. While tuning the recipe we also saw that the paper's dropout of 0.5 after every
+# pooling layer, combined with augmentation, underfits badly at 50 epochs (we use none there).
+# Longer codes gain less from our short schedule than from the paper's long one; exercise 5
+# lets you test that on a GPU with the `paper` profile.
+
 # %% [markdown]
 # ## The paper's plain recipe, for contrast
 #
@@ -194,6 +213,21 @@ for bits in (8, 12):
         rows.append({"bits": bits, "dropout p": p, "paper's choice": CNNBH_DROPOUT[bits] == p,
                      "mAP": r["map"], "P@H≤2": r["p_at_h2"], "train min": r["train_seconds"] / 60})
 pd.DataFrame(rows).round(3)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+t2 = pd.DataFrame(rows).set_index(["bits", "dropout p"])["mAP"]
+for bits in (8, 12):
+    better = "p = 0" if t2[bits, 0.0] > t2[bits, 0.5] else "p = 0.5"
+    print(f"{bits} bits: mAP {t2[bits, 0.0]:.3f} with p = 0, {t2[bits, 0.5]:.3f} with p = 0.5 "
+          f"-> {better} is better here")
+
+# %% [markdown]
+# The paper chose its rates by *classification error on a validation split after 900 epochs*;
+# we measure retrieval mAP after a short schedule. If the printed verdict disagrees with the
+# paper's choice, that is a finding, not a bug: with few epochs, dropout on the knob also acts
+# as a regularizer that spreads information over all bits, and the paper's concern (too few
+# surviving units to classify) matters most once training has converged.
 
 # %% [markdown]
 # ## Table 3: is it the features or the signs?
@@ -294,3 +328,6 @@ plt.show()
 # 3. Replace the knob by a `tanh` layer and take signs: does mAP change? Why might it?
 # 4. Compute `hashlib_edu.metrics.mean_average_precision(..., ties="expected")` for 12-bit
 #    codes: why does it differ more from the stable mAP at 12 bits than at 48?
+# 5. On a GPU, run this notebook with `PROFILE = "paper"` (900 epochs): how much of the gap to
+#    the paper's 32- and 48-bit numbers closes? Then try `cnnbh_recipe` with
+#    `extra["conv_dropout"] = 0.5` (the paper's value) at 50 epochs and compare.
