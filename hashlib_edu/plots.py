@@ -33,6 +33,18 @@ def _axes(ax, figsize=(5, 3.6)):
     return ax.figure, ax
 
 
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, save: str | None, grid: bool = True):
+    """Labels, title, grid, legend, and the optional save: the common end of every plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if grid:
+        ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, save)
+    return ax
+
+
 def plot_metric_vs_bits(series: Mapping[str, Mapping[int, float]], ylabel: str = "mAP",
                         paper: Mapping[str, Mapping[int, float]] | None = None, title: str = "",
                         ax=None, save: str | None = None):
@@ -55,13 +67,7 @@ def plot_metric_vs_bits(series: Mapping[str, Mapping[int, float]], ylabel: str =
             pb = sorted(values)
             ax.plot(pb, [values[b] for b in pb], "s--", color=f"C{len(series) + j}", alpha=0.6,
                     label=f"{label} (paper)")
-    ax.set_xlabel("bits")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, save)
-    return ax
+    return _finish(fig, ax, "bits", ylabel, title, save)
 
 
 def plot_pr_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "",
@@ -70,15 +76,9 @@ def plot_pr_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: s
     fig, ax = _axes(ax)
     for label, (precision, recall) in curves.items():
         ax.plot(recall, precision, ".-", label=label)
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, save)
-    return ax
+    return _finish(fig, ax, "recall", "precision", title, save)
 
 
 def plot_precision_at_n(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
@@ -87,14 +87,8 @@ def plot_precision_at_n(curves: Mapping[str, tuple[Sequence[int], Sequence[float
     fig, ax = _axes(ax)
     for label, (ns, precision) in curves.items():
         ax.plot(ns, precision, "-", label=label)
-    ax.set_xlabel("number of retrieved images N")
-    ax.set_ylabel("precision@N")
     ax.set_ylim(0, 1)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    save_figure(fig, save)
-    return ax
+    return _finish(fig, ax, "number of retrieved images N", "precision@N", title, save)
 
 
 def plot_histograms(values: Mapping[str, np.ndarray], bins: int | Sequence[float] = 60,
