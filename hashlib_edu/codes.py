@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "concatenate_codes",
     "as_numpy",
     "sign",
     "to_pm1",
@@ -125,3 +126,31 @@ def unpack_codes(packed: Any, n_bits: int) -> np.ndarray:
         )
     bits = np.unpackbits(packed, axis=1, count=n_bits)
     return (2 * bits.astype(np.int8) - 1).astype(np.int8)
+
+
+def concatenate_codes(*codes: Any) -> np.ndarray:
+    """Concatenate the codes of several models item by item: the *ensemble* code.
+
+    DSH's supplementary (Table 3) concatenates the 12-bit codes of models M1..M4 into
+    24-, 36- and 48-bit codes. Row ``i`` of every input must describe the same item, so
+    all inputs need the same number of rows (query codes with query codes, database with
+    database).
+
+    Args:
+        *codes: two or more ``(n, k_j)`` arrays in ``{-1, +1}`` (or ``{0, 1}``).
+
+    Returns:
+        ``(n, sum_j k_j)`` int8 in ``{-1, +1}``.
+    """
+    if len(codes) == 1 and isinstance(codes[0], (list, tuple)):
+        codes = tuple(codes[0])
+    if not codes:
+        raise ValueError("concatenate_codes() needs at least one code array.")
+    arrays = [to_pm1(c) for c in codes]
+    rows = {a.shape[0] for a in arrays}
+    if len(rows) != 1:
+        raise ValueError(
+            f"code arrays have different numbers of rows {[a.shape[0] for a in arrays]}; "
+            "concatenate the codes of the same items (all query codes, or all database codes)."
+        )
+    return np.concatenate(arrays, axis=1)

@@ -13,9 +13,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .profiles import figure_path
+from .retrieval import Retrieval
 
 __all__ = ["save_figure", "plot_metric_vs_bits", "plot_pr_curves", "plot_precision_at_n",
-           "plot_histograms", "plot_image_grid"]
+           "plot_histograms", "plot_image_grid", "plot_retrieval_grid"]
 
 
 def save_figure(fig: plt.Figure, name: str | None, profile: str | None = None) -> Path | None:
@@ -129,5 +130,53 @@ def plot_image_grid(images: np.ndarray, titles: Sequence[str] | None = None, nco
                 spine.set_edgecolor(color)
                 spine.set_linewidth(3)
     fig.tight_layout()
+    save_figure(fig, save)
+    return fig
+
+
+def plot_retrieval_grid(query_image: np.ndarray, db_images: np.ndarray, result: Retrieval,
+                        class_names: Sequence[str] | None = None, query_label: int | None = None,
+                        db_labels: np.ndarray | None = None, title: str = "",
+                        db_index: np.ndarray | None = None,
+                        save: str | None = None) -> plt.Figure:
+    """One query and its result list in a row: the query first (blue frame), then the
+    results with their Hamming distance underneath, **wrong** results framed red and right
+    ones green; the title gives the precision of the list.
+
+    Args:
+        query_image: ``(h, w, 3)`` uint8.
+        db_images: ``(nd, h, w, 3)`` uint8, the database images (indexed by
+            ``result.indices``), or every image of a dataset together with ``db_index``.
+        result: from :func:`hashlib_edu.retrieval.retrieve` (with labels, for the frames).
+        class_names: names for the class ids in the titles (single-label data).
+        query_label, db_labels: class ids, to print each image's class (``db_labels`` per
+            database position, like ``result.indices``).
+        db_index: position in ``db_images`` of each database item (e.g. a codes file's
+            ``db_idx`` into the whole dataset), so the database need not be copied.
+    """
+    rows = result.indices if db_index is None else np.asarray(db_index)[result.indices]
+    images = np.concatenate([np.asarray(query_image)[None], np.asarray(db_images)[rows]])
+
+    def name(label) -> str:
+        if label is None:
+            return ""
+        label = int(label)
+        return class_names[label] if class_names is not None else str(label)
+
+    titles = [f"query\n{name(query_label)}"]
+    colors: list[str | None] = ["tab:blue"]
+    for rank, (i, dist) in enumerate(zip(result.indices, result.distances, strict=True)):
+        label = name(db_labels[i]) if db_labels is not None else ""
+        titles.append(f"{label}\nd={int(dist)}")
+        if result.relevant is None:
+            colors.append(None)
+        else:
+            colors.append("tab:green" if result.relevant[rank] else "red")
+    fig = plot_image_grid(images, titles, ncols=len(images), frame_colors=colors)
+    what = (f"top {result.k_or_radius}" if result.mode == "top_k"
+            else f"radius {result.k_or_radius}: {result.n_within} within")
+    precision = "n/a" if result.precision is None else f"{result.precision:.0%}"
+    fig.suptitle(f"{title + ' - ' if title else ''}{what}, precision {precision}", fontsize=9,
+                 y=1.02)
     save_figure(fig, save)
     return fig

@@ -126,3 +126,20 @@ def test_non_binary_errors():
         unpack_codes(np.zeros((2, 2), np.uint8), 8)
     with pytest.raises(ValueError, match="n_bits"):
         unpack_codes(np.zeros((2, 1), np.uint8), 0)
+
+
+def test_concatenate_codes_keeps_rows_aligned():
+    from hashlib_edu.codes import concatenate_codes
+
+    a = np.array([[1, -1], [-1, -1], [1, 1]], np.int8)
+    b = np.array([[0, 1, 1], [1, 0, 0], [0, 0, 1]], np.uint8)  # {0, 1} form
+    out = concatenate_codes(a, b)
+    assert out.shape == (3, 5) and out.dtype == np.int8
+    for i in range(3):  # row i of the ensemble = row i of each member
+        assert out[i, :2].tolist() == a[i].tolist()
+        assert out[i, 2:].tolist() == (2 * b[i].astype(int) - 1).tolist()
+    assert np.array_equal(concatenate_codes([a, b]), out)
+    with pytest.raises(ValueError, match="rows"):
+        concatenate_codes(a, b[:2])
+    with pytest.raises(ValueError, match="at least one"):
+        concatenate_codes()

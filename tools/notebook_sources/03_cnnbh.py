@@ -313,9 +313,9 @@ plt.show()
 #   recipe reaches the paper's 900-epoch results in 50 CPU epochs, and the plain-recipe row shows
 #   how much of that is the recipe rather than the method. Our images are the JPEG copy of
 #   CIFAR-10 (slightly lossy), the backbone is the paper's, the protocol is the paper's.
-# * Precision within Hamming radius 2 rises with the number of bits here as in the paper, but it
-#   is computed only over queries that retrieve something — longer codes retrieve nothing more
-#   often (`p_at_h2_empty_fraction` in `results/cifar10-1k/`).
+# * Precision within Hamming radius 2 (figure (a)) does not simply rise with the number of bits:
+#   a query whose Hamming ball retrieves nothing scores 0, and longer codes leave more balls
+#   empty (`p_at_h2_empty_fraction` in `results/cifar10-1k/`), so it falls again at 48 bits.
 # * Table 3: if Hamming ranking on the signs matches or beats Euclidean ranking on the real
 #   activations, the magnitude inside each sign carries little extra class information.
 #

@@ -1,0 +1,197 @@
+"""One command that trains and evaluates every method on one protocol and one backbone.
+
+    python -m hashlib_edu.reproduce [--methods lsh itq cnnbh dsh dpah orthohash]
+        [--bits 12 24 32 48] [--protocol cifar10-1k] [--profile quick] [--seed 0]
+
+Every method uses the course's shared small backbone (the CNNBH convolutional stack,
+:class:`hashlib_edu.models.SmallBackbone`) trained from scratch with the same recipe family
+and epoch budget:
+
+* ``lsh``, ``itq``: LSH / PCA-ITQ on the L2-normalized Pool3 features of the 48-bit CNNBH
+  classifier (the backbone trained as a classifier; notebook 02's "CNN features");
+* ``cnnbh``: the CNNBH classifier, codes = signs of the knob (notebook 03's recipe);
+* ``dsh``: backbone + hash layer trained with ``DSHLoss(k, alpha=0.01)`` (notebook 04 uses
+  DSH's own network instead; this is the equal-backbone comparison);
+* ``dpah``: ``DPAHLoss(k, C)`` with the notebook 05 defaults;
+* ``orthohash``: ``OrthoHashLoss(k, C)`` (Bernoulli targets, m = 0.2, s = sqrt(k)) with BN on
+  the latent, as notebook 06.
+
+For each (method, bits) the results writer stores ``results/<protocol>/<method>-<bits>.json``
+and the codes. A trained model is a checkpoint in ``checkpoints/`` (named by method, bits,
+recipe and loss): a finished one is loaded, an interrupted one resumes, so re-running the
+command after an interruption picks up where it stopped. The notebooks use the same
+functions, so a model trained by a notebook is reused here and vice versa.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .baselines import LSH, PCAITQ
+from .experiments import ProtocolData, load_protocol
+from .losses import DPAHLoss, DSHLoss, OrthoHashLoss
+from .profiles import PROFILES, get_profile, use_profile
+from .recipes import (
+    CNNBH_EPOCHS,
+    HASHNET_EPOCHS,
+    cnnbh_recipe,
+    hashnet_recipe,
+    train_cnnbh,
+    train_hashnet,
+)
+from .results import save_model_results, save_results
+from .training import embed, progress_enabled, select_device
+
+__all__ = ["METHODS", "DEFAULT_BITS", "PAPER_MAP", "FEATURE_BITS", "classifier_features",
+           "run_method", "reproduce", "main"]
+
+METHODS = ("lsh", "itq", "cnnbh", "dsh", "dpah", "orthohash")
+DEFAULT_BITS = (12, 24, 32, 48)
+#: Paper mAP@all on ``cifar10-1k`` where a paper reports that protocol (CNNBH Table 1, with
+#: its own backbone; DPAH appendix Table 1, with a pretrained backbone). DSH and OrthoHash
+#: report no number for this protocol in our copies.
+PAPER_MAP = {
+    "cnnbh": {12: 0.532, 24: 0.564, 32: 0.610, 48: 0.617},
+    "dpah": {12: 0.810, 24: 0.825, 32: 0.838, 48: 0.845},
+}
+#: The CNNBH classifier whose Pool3 features LSH and ITQ hash.
+FEATURE_BITS = 48
+
+
+def classifier_features(data: ProtocolData, seed: int = 0, device=None,
+                        progress: bool | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """L2-normalized Pool3 features ``(n, 1024)`` of the train/query/database images from the
+    ``FEATURE_BITS``-bit CNNBH classifier (trained or loaded), and a description dict."""
+    recipe = cnnbh_recipe(CNNBH_EPOCHS[data.profile])
+    model, history = train_cnnbh(data, FEATURE_BITS, recipe, seed=seed, device=device,
+                                 progress=progress)
+    feats = {part: torch.nn.functional.normalize(
+        embed(model, data.images(part), fn=lambda m, x: m.backbone(x)), dim=1).numpy()
+        for part in ("train", "query", "database")}
+    info = {"features": f"L2-normalized Pool3 (1,024-D) of the {FEATURE_BITS}-bit CNNBH "
+                        f"classifier ({history.epochs} epochs)",
+            "feature_train_seconds": history.train_seconds}
+    return feats, info
+
+
+def _paper(method: str, bits: int, protocol: str) -> float | None:
+    return PAPER_MAP.get(method, {}).get(bits) if protocol == "cifar10-1k" else None
+
+
+def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device=None,
+               features: tuple[dict, dict] | None = None,
+               progress: bool | None = None) -> dict:
+    """Train (or load) one method at one code length and save its results; returns the record.
+
+    Args:
+        features: for ``lsh``/``itq``, the output of :func:`classifier_features` (computed
+            here when ``None``).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}.")
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 1:
+        raise ValueError(f"bits must be a positive integer; got {bits!r}.")
+    paper_map = _paper(method, bits, data.protocol)
+    if method in ("lsh", "itq"):
+        from threadpoolctl import threadpool_limits
+
+        feats, info = features or classifier_features(data, seed, device, progress)
+        hasher = LSH(bits, random_state=seed) if method == "lsh" else PCAITQ(
+            bits, n_iter=50, random_state=seed)
+        start = time.perf_counter()
+        with threadpool_limits(1):  # many small products: one BLAS thread is faster
+            hasher.fit(feats["train"])
+            fitted = time.perf_counter()
+            q, db = hasher.encode(feats["query"]), hasher.encode(feats["database"])
+        return save_results(method, bits, data.protocol, q, db, data.split, data.labels,
+                            train_seconds=fitted - start,
+                            encode_seconds=time.perf_counter() - fitted, epochs=None,
+                            profile=data.profile, device="cpu", seed=seed, paper_map=paper_map,
+                            hasher=repr(hasher), **info)
+    if method == "cnnbh":
+        recipe = cnnbh_recipe(CNNBH_EPOCHS[data.profile])
+        model, history = train_cnnbh(data, bits, recipe, seed=seed, device=device,
+                                     progress=progress)
+        return save_model_results(model, "cnnbh", bits, data, history, recipe=recipe,
+                                  paper_map=paper_map, seed=seed)
+    recipe = hashnet_recipe(HASHNET_EPOCHS[data.profile])
+    latent_bn = method == "orthohash"
+    n_classes = len(data.dataset.classes)
+    if method == "dsh":
+        loss_fn = DSHLoss(bits, alpha=0.01)
+    elif method == "dpah":
+        loss_fn = DPAHLoss(bits, n_classes, seed=seed)
+    else:
+        loss_fn = OrthoHashLoss(bits, n_classes, seed=seed)
+    model, history = train_hashnet(data, bits, loss_fn, recipe, method=method,
+                                   latent_bn=latent_bn, seed=seed, device=device,
+                                   progress=progress)
+    extra = {"latent_bn": True} if latent_bn else {}
+    return save_model_results(model, method, bits, data, history, recipe=recipe,
+                              paper_map=paper_map, seed=seed, loss=repr(loss_fn),
+                              network="SmallBackbone + linear hash layer", **extra)
+
+
+def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BITS,
+              protocol: str = "cifar10-1k", profile: str | None = None, seed: int = 0,
+              device=None, progress: bool | None = None, data: ProtocolData | None = None
+              ) -> list[dict]:
+    """Run :func:`run_method` for every (method, bits); returns the saved records in order."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}.")
+    profile = use_profile(profile)
+    device = select_device(device)
+    if data is None:
+        data = load_protocol(protocol, profile, seed=0)
+    from tqdm.auto import tqdm
+
+    show = progress_enabled() if progress is None else progress
+    jobs = [(m, b) for m in methods for b in bits]
+    features = None
+    records = []
+    bar = tqdm(jobs, desc="reproduce", disable=not show)
+    for method, b in bar:
+        bar.set_postfix_str(f"{method}-{b}")
+        if method in ("lsh", "itq") and features is None:
+            features = classifier_features(data, seed, device, progress=show)
+        records.append(run_method(method, b, data, seed=seed, device=device,
+                                  features=features, progress=show))
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hashlib_edu.reproduce",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--bits", nargs="+", type=int, default=list(DEFAULT_BITS))
+    parser.add_argument("--protocol", default="cifar10-1k",
+                        choices=("cifar10-1k", "cifar10-dsh"))
+    parser.add_argument("--profile", choices=PROFILES, default=None,
+                        help="smoke | quick | paper (default: $HASHLIB_EDU_PROFILE, else paper "
+                             "on CUDA, quick on CPU)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if any(b < 1 for b in args.bits):
+        parser.error("--bits must be positive integers")
+    profile = get_profile(args.profile)
+    start = time.perf_counter()
+    records = reproduce(args.methods, args.bits, args.protocol, profile, args.seed)
+    print(f"{'method':10s} {'bits':>4s} {'mAP':>7s} {'P@H<=2':>7s} {'train min':>9s}")
+    for r in records:
+        train = r.get("train_seconds")
+        print(f"{r['method']:10s} {r['bits']:4d} {r['map']:7.4f} {r['p_at_h2']:7.4f} "
+              f"{'-' if train is None else f'{train / 60:9.1f}'}")
+    print(f"{len(records)} results written to results/{args.protocol}/ (profile {profile}) "
+          f"in {(time.perf_counter() - start) / 60:.1f} min of wall time")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

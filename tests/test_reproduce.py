@@ -1,0 +1,62 @@
+"""`python -m hashlib_edu.reproduce`: every method on one protocol, results written through
+the results writer, re-checkable from the codes, and resumable (a second run reloads)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hashlib_edu.data import make_synthetic
+from hashlib_edu.experiments import load_protocol
+from hashlib_edu.profiles import results_dir
+from hashlib_edu.reproduce import METHODS, PAPER_MAP, main, reproduce, run_method
+from hashlib_edu.results import RESULT_KEYS, evaluate_codes, load_codes
+
+
+@pytest.fixture(scope="module")
+def smoke_data():
+    return make_synthetic(n_per_class=600, n_classes=4, size=32, seed=1)
+
+
+def test_every_method_writes_checkable_results(smoke_data):
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    records = reproduce(METHODS, [8], data=data, profile="smoke", device="cpu", progress=False)
+    assert [r["method"] for r in records] == list(METHODS)
+    for r in records:
+        path = results_dir("smoke") / "cifar10-1k" / f"{r['method']}-8.json"
+        saved = json.loads(path.read_text())
+        assert set(RESULT_KEYS) <= set(saved) and saved["bits"] == 8
+        z = load_codes(results_dir("smoke") / "cifar10-1k" / "codes" / f"{r['method']}-8.npz")
+        again = evaluate_codes(z["query_codes"], z["db_codes"], z["query_labels"], z["db_labels"])
+        assert again["map"] == pytest.approx(saved["map"], abs=1e-12)
+        assert saved["map"] > 0.25  # 4 balanced classes: chance is 0.25
+    # paper numbers only where a paper reports this protocol and code length
+    assert all(r["paper_map"] is None for r in records)
+
+
+def test_rerun_reloads_finished_models(smoke_data):
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    first = run_method("dsh", 8, data, device="cpu", progress=False)
+    second = run_method("dsh", 8, data, device="cpu", progress=False)
+    assert second["train_seconds"] == first["train_seconds"]  # loaded, not retrained
+    assert second["map"] == first["map"]
+
+
+def test_paper_numbers_are_labelled_by_method_and_bits():
+    assert PAPER_MAP["cnnbh"][48] == 0.617 and PAPER_MAP["dpah"][12] == 0.810
+    assert "dsh" not in PAPER_MAP and "orthohash" not in PAPER_MAP
+
+
+def test_bad_arguments(smoke_data):
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    with pytest.raises(ValueError, match="unknown method"):
+        run_method("hashnet", 8, data)
+    with pytest.raises(ValueError, match="positive"):
+        run_method("dsh", 0, data)
+    with pytest.raises(ValueError, match="unknown method"):
+        reproduce(["lsh", "nope"], [8], data=data)
+    with pytest.raises(SystemExit):
+        main(["--methods", "nope"])
+    with pytest.raises(SystemExit):
+        main(["--bits", "0"])

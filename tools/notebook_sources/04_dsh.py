@@ -1,0 +1,535 @@
+# %% [markdown]
+# # 04 · DSH: a pairwise loss on relaxed codes, its regularizer, and ensembles
+#
+# *H. Liu, R. Wang, S. Shan, X. Chen, "Deep Supervised Hashing for Fast Image Retrieval"*,
+# CVPR 2016 (our copy: the supplementary, `../shared/papers/dsh-supplementary.txt`).
+#
+# CNNBH (notebook 03) never tells the network that its outputs will be compared *with each
+# other*: it trains a classifier and takes signs. DSH trains the codes for retrieval directly.
+# It looks at **pairs** of images: similar pairs should get nearby codes, dissimilar pairs
+# distant ones. Two obstacles, and DSH's answers:
+#
+# * **Binary codes have no gradient.** DSH relaxes them to real outputs $b \in \mathbb{R}^k$ and
+#   adds a *regularizer* that pulls every output towards $\pm 1$, so that taking signs at the
+#   end loses little. (The usual alternative, squashing with a sigmoid, is the baseline it
+#   beats.)
+# * **Pairs are many.** DSH makes them *online*: every pair inside each mini-batch, with
+#   images re-shuffled every epoch, so a batch of 128 gives 8,128 pairs for free.
+#
+# This notebook writes the loss term by term, trains DSH's own CIFAR network, and reproduces
+# the supplementary's four tables: the regularizer vs the sigmoid (with the output histograms
+# that explain it), finetuning vs training from scratch, ensembles of codes, and classic
+# hashing on DSH's learned features.
+
+# %% tags=["parameters"]
+PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
+BITS = 12  # the supplementary's code length for Tables 1 and 3
+EPOCHS = None  # None: DSH_EPOCHS["cifar10-dsh"][PROFILE] (smoke 1, quick 26, paper 150)
+SWEEP_EPOCHS = None  # cifar10-1k experiments; None: DSH_EPOCHS["cifar10-1k"] (smoke 1, quick 30)
+SEED = 0
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import itertools
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from threadpoolctl import threadpool_limits
+
+from hashlib_edu.baselines import CCAITQ, KSH, LSH
+from hashlib_edu.codes import concatenate_codes
+from hashlib_edu.exercises import check_dsh_loss
+from hashlib_edu.experiments import load_protocol
+from hashlib_edu.losses import DSHLoss, DSHSigmoidLoss
+from hashlib_edu.metrics import precision_recall_curve
+from hashlib_edu.models import DSHNet, count_parameters
+from hashlib_edu.plots import plot_pr_curves, plot_retrieval_grid, save_figure
+from hashlib_edu.profiles import use_profile
+from hashlib_edu.recipes import DSH_EPOCHS, dsh_recipe, train_dsh
+from hashlib_edu.results import evaluate_codes, load_results, save_model_results, save_results
+from hashlib_edu.retrieval import retrieve
+from hashlib_edu.training import embed, encode, select_device
+
+PROFILE = use_profile(PROFILE)
+EPOCHS = EPOCHS or DSH_EPOCHS["cifar10-dsh"][PROFILE]
+SWEEP_EPOCHS = SWEEP_EPOCHS or DSH_EPOCHS["cifar10-1k"][PROFILE]
+DEVICE = select_device()
+dsh_data = load_protocol("cifar10-dsh", PROFILE, seed=SEED)  # headline: DSH's protocol
+data = load_protocol("cifar10-1k", PROFILE, seed=SEED)  # sweeps, finetuning, ensembles
+CLASSES = dsh_data.dataset.classes
+print(f"profile {PROFILE} on {DEVICE}: {EPOCHS} epochs on cifar10-dsh {dsh_data.sizes()}, "
+      f"{SWEEP_EPOCHS} epochs on cifar10-1k {data.sizes()}")
+
+# %% [markdown]
+# ## The loss, term by term
+#
+# For two images with real-valued outputs $b_1, b_2 \in \mathbb{R}^k$ and $y = 0$ if they are
+# similar (same class), $y = 1$ otherwise:
+#
+# $$
+# L(b_1, b_2, y) =
+# \underbrace{\tfrac12 (1-y)\,\lVert b_1 - b_2\rVert_2^2}_{\text{pull similar pairs together}}
+# + \underbrace{\tfrac12\, y\, \max\!\big(m - \lVert b_1 - b_2\rVert_2^2,\ 0\big)}_{\text{push dissimilar pairs apart, up to } m}
+# + \underbrace{\alpha\big(\lVert\, |b_1| - \mathbf{1}\rVert_1 + \lVert\, |b_2| - \mathbf{1}\rVert_1\big)}_{\text{pull outputs towards } \pm 1}
+# $$
+#
+# * **Similar pairs** pay their squared distance: codes of one class collapse together.
+# * **Dissimilar pairs** pay only while they are closer than the margin $m$; beyond it they
+#   cost nothing. Without that cap the loss could be lowered forever by scaling all outputs
+#   up, and nothing would keep them near the binary corners. DSH sets $m = 2k$: two codes in
+#   $\{-1,+1\}^k$ at Hamming distance $d$ have squared distance $4d$, so $m = 2k$ asks
+#   dissimilar pairs to differ in at least half of the bits.
+# * **The regularizer** $\alpha \lVert |b| - 1\rVert_1$ is zero exactly at the corners
+#   $\{-1, +1\}^k$. Its (sub)gradient with respect to $b_i$ is $\alpha\,\mathrm{sign}(b_i)\,
+#   \mathrm{sign}(|b_i| - 1)$: outputs inside $(-1, 1)$ are pushed *outwards*, outputs beyond
+#   $\pm1$ pulled back — towards the nearer of $\pm 1$, so $\mathrm{sign}(b)$ at test time
+#   changes little.
+#
+# The batch loss is the mean over the $n(n-1)/2$ unordered pairs $i < j$ of a mini-batch. Each
+# image takes part in $n - 1$ pairs, so the regularizer part equals $2\alpha$ times the mean of
+# $\lVert |b_i| - 1\rVert_1$ over the images — no need to build the pairs for it.
+#
+# Three items by hand: $k = 2$, $m = 2k = 4$, $\alpha = 0.01$; items 0 and 1 share a class,
+# item 2 does not.
+
+# %%
+b = torch.tensor([[1.0, 1.0],     # item 0, class 0
+                  [0.5, 1.0],     # item 1, class 0: similar to item 0
+                  [-1.0, -1.5]])  # item 2, class 1: dissimilar to both
+y = torch.tensor([0, 0, 1])
+alpha, m = 0.01, 4.0
+d01 = ((b[0] - b[1]) ** 2).sum()  # 0.25, similar: pays 0.5 * 0.25
+d02 = ((b[0] - b[2]) ** 2).sum()  # 10.25 > m: beyond the margin, pays nothing
+d12 = ((b[1] - b[2]) ** 2).sum()  # 8.5 > m: pays nothing
+reg = ((b.abs() - 1).abs().sum(dim=1))  # [0, 0.5, 0.5]
+by_hand = (0.5 * d01 + 0.5 * max(m - d02, 0) + 0.5 * max(m - d12, 0)
+           + alpha * ((reg[0] + reg[1]) + (reg[0] + reg[2]) + (reg[1] + reg[2]))) / 3
+package = DSHLoss(2, alpha=alpha)(b, y)
+print(f"squared distances: d01={d01:.2f}, d02={d02:.2f}, d12={d12:.2f}; regularizer per item {reg.tolist()}")
+print(f"by hand {by_hand:.6f}  DSHLoss {package:.6f}")
+
+# %% [markdown]
+# Move item 2 close to the others and the margin term wakes up; pull item 1 inwards and the
+# regularizer pushes it back out (negative gradient = direction of descent):
+
+# %%
+close = torch.tensor([[1.0, 1.0], [0.5, 1.0], [0.5, 0.5]], requires_grad=True)
+loss = DSHLoss(2, alpha=alpha)(close, y)
+loss.backward()
+print(f"loss {loss.item():.4f} (the dissimilar pairs are now inside the margin)")
+print("descent direction for item 2:", (-close.grad[2]).tolist(), "-> away from items 0 and 1")
+
+x = torch.tensor([[0.3, -0.3, 1.4, -1.4]], requires_grad=True)
+(alpha * (x.abs() - 1).abs().sum()).backward()
+print("outputs            ", x.detach().tolist()[0])
+print("regularizer descent", (-x.grad).tolist()[0], "-> each towards the nearer of ±1")
+
+# %% [markdown]
+# **Online pairs.** Inside a batch the similarity of every pair comes from the labels at once —
+# the loss works on $(n, n)$ matrices, never on a list of pairs:
+
+# %%
+labels = torch.tensor([3, 1, 3, 0, 1])
+similar = labels[:, None] == labels[None, :]
+n = len(labels)
+print(similar.int())
+print(f"{n} images -> {n * (n - 1) // 2} pairs, of which "
+      f"{int(similar.triu(1).sum())} similar; a batch of 128 -> {128 * 127 // 2:,} pairs")
+
+# %% [markdown]
+# **The sigmoid relaxation** — the baseline of the supplementary's Table 1 — squashes outputs
+# to $u = \sigma(b) \in (0, 1)^k$, thresholds at $0.5$ and applies the same contrastive term to
+# $u$, without a regularizer. Since $\lVert u_1 - u_2 \rVert^2 < k$, its margin must be below
+# $k$; the paper tries $m \in \{1, 2, 3, 6\}$ at $k = 12$. A sigmoid saturates: once outputs
+# are far from 0 its gradient vanishes, and nothing asks them to go there in the first place.
+#
+# ## DSH's CIFAR-10 network
+#
+# Three 5×5 convolutions (32, 32, 64 filters), each followed by 3×3 stride-2 pooling, then a
+# 500-unit fully connected layer and the $k$ outputs. We add BatchNorm after each convolution
+# (our change, for a short CPU schedule).
+
+# %%
+net = DSHNet(BITS)
+print(net)
+print(f"parameters at k = {BITS}: {count_parameters(net):,} "
+      f"(without our BatchNorm: {count_parameters(DSHNet(BITS, batchnorm=False)):,})")
+
+# %% [markdown]
+# ## Training: the lines that matter
+#
+# ```python
+# loss_fn = DSHLoss(12, alpha=0.01)          # margin None -> 2k = 24
+# for x, y in batches:                        # shuffled, augmented, 128 images each
+#     loss = loss_fn(model(x), y)             # all 8,128 pairs of the batch
+#     optimizer.zero_grad(); loss.backward(); optimizer.step()
+# codes = sign(model(x_test))                 # sign(0) = +1
+# ```
+#
+# `hashlib_edu.recipes.train_dsh` runs this loop (and caches a finished model in
+# `checkpoints/`). **What we changed from the paper**: the paper trains with Caffe SGD for
+# 150,000 iterations on a GPU, no augmentation, no BatchNorm. On a CPU we train
+# `EPOCHS` epochs with AdamW and a one-cycle learning rate (max 2e-3), random pad-and-crop and
+# flips of whole batches, and BatchNorm. The loss, the margin, $\alpha$, the network and the
+# protocol are the paper's.
+#
+# ## Headline: 12 bits on DSH's protocol
+#
+# `cifar10-dsh`: the 10,000 test images are the queries and the 50,000 training images are
+# both the training set and the database. The paper's 12-bit CIFAR-10 model (M1 of its
+# Table 3) has mAP **0.6157** and precision within Hamming radius 2 of **0.5671** (paper
+# numbers).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+PAPER_M1 = {"map": 0.6157, "p_at_h2": 0.5671}  # supplementary Table 3, CIFAR-10, M1 (12 bits)
+recipe = dsh_recipe(EPOCHS)
+print(recipe)
+headline_model, headline_history = train_dsh(dsh_data, BITS, DSHLoss(BITS, alpha=0.01), recipe,
+                                             method="dsh", seed=SEED, device=DEVICE)
+headline = save_model_results(headline_model, "dsh", BITS, dsh_data, headline_history,
+                              recipe=recipe, paper_map=PAPER_M1["map"], seed=SEED,
+                              loss=repr(DSHLoss(BITS, alpha=0.01)), network="DSHNet + BN")
+pd.DataFrame([
+    {"": "DSH, ours", "mAP": headline["map"], "P@H≤2": headline["p_at_h2"],
+     "empty@H≤2": headline["p_at_h2_empty_fraction"],
+     "train min": headline["train_seconds"] / 60, "epochs": headline["epochs"]},
+    {"": "DSH, paper (M1)", "mAP": PAPER_M1["map"], "P@H≤2": PAPER_M1["p_at_h2"]},
+]).set_index("").round(4)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+verdict = "reaches" if headline["map"] >= PAPER_M1["map"] else "falls short of"
+print(f"{PROFILE}: our 12-bit mAP {headline['map']:.4f} {verdict} the paper's {PAPER_M1['map']} "
+      f"after {headline['train_seconds'] / 60:.1f} min of training on {headline['device']}.")
+
+# %% [markdown]
+# The target of this notebook was the paper's single-model 0.6157 within 15 CPU minutes; the
+# line above says whether this run made it. If a run falls short, the levers are the epochs
+# (`EPOCHS`; the paper's schedule is about 380 epochs of 50,000 images) and a GPU
+# (`PROFILE = "paper"`).
+#
+# ## Table 1 and Figures 1–2: the regularizer versus the sigmoid
+#
+# Eight 12-bit models: the regularizer with $\alpha \in \{0, 0.001, 0.01, 0.1\}$ and the
+# sigmoid relaxation with $m \in \{1, 2, 3, 6\}$. To fit a CPU budget these (and every model
+# below) train on **`cifar10-1k`** — 5,000 training images, 1,000 queries, 59,000 database
+# images — for `SWEEP_EPOCHS` epochs, so compare them with each other, not with the headline.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+PAPER_T1 = {"α=0": 0.5604, "α=0.001": 0.6195, "α=0.01": 0.5671, "α=0.1": 0.4418,
+            "sigmoid m=1": 0.1783, "sigmoid m=2": 0.3441, "sigmoid m=3": 0.4224,
+            "sigmoid m=6": 0.2903}  # supplementary Table 1, CIFAR-10, P@H≤2 (12 bits)
+sweep_recipe = dsh_recipe(SWEEP_EPOCHS)
+SETTINGS = {  # label: (results name, loss)
+    **{f"α={a:g}": (f"dshnet_alpha{a:g}", DSHLoss(BITS, alpha=a)) for a in (0, 0.001, 0.01, 0.1)},
+    **{f"sigmoid m={mm}": (f"dshnet_sigmoid_m{mm}", DSHSigmoidLoss(BITS, margin=mm))
+       for mm in (1, 2, 3, 6)},
+}
+ql, dl = data.part_labels("query"), data.part_labels("database")
+sweep_models, sweep, outputs = {}, {}, {}
+for label, (name, loss_fn) in SETTINGS.items():
+    model, history = train_dsh(data, BITS, loss_fn, sweep_recipe, method=name, seed=SEED,
+                               device=DEVICE)
+    sweep_models[label] = model
+    sweep[label] = save_model_results(model, name, BITS, data, history, recipe=sweep_recipe,
+                                      seed=SEED, loss=repr(loss_fn), network="DSHNet + BN")
+    raw = embed(model, data.images("query"))
+    outputs[label] = loss_fn.squash(raw) if isinstance(loss_fn, DSHSigmoidLoss) else raw
+table1 = pd.DataFrame([{"setting": k, "P@H≤2 (ours)": r["p_at_h2"], "P@H≤2 (paper)": PAPER_T1[k],
+                        "mAP (ours)": r["map"], "empty@H≤2": r["p_at_h2_empty_fraction"],
+                        "train min": r["train_seconds"] / 60} for k, r in sweep.items()])
+table1.set_index("setting").round(4)
+
+# %% [markdown]
+# P@H≤2 here counts a query that retrieves nothing within radius 2 as precision 0 (the
+# convention of the paper's tables); `empty@H≤2` is the fraction of such queries.
+#
+# **Figure 1: where the outputs go.** Histograms of all outputs on the queries: the raw
+# outputs $b$ for the regularized models, the squashed $u = \sigma(b)$ for the sigmoid models
+# (dashed lines: the binarization threshold).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+fig, axes = plt.subplots(2, 4, figsize=(16, 6))
+for ax, (label, values) in zip(axes.ravel(), outputs.items(), strict=True):
+    v = values.numpy().ravel()
+    sigmoid = label.startswith("sigmoid")
+    ax.hist(v, bins=np.linspace(0, 1, 61) if sigmoid else np.linspace(-3, 3, 61),
+            density=True, color="C1" if sigmoid else "C0")
+    ax.axvline(0.5 if sigmoid else 0.0, color="k", ls="--", lw=1)
+    near = np.mean(np.abs(v - (0.5 if sigmoid else 0.0)) < (0.1 if sigmoid else 0.2))
+    ax.set_title(f"{label}: {near:.0%} near the threshold", fontsize=10)
+    ax.set_xlabel("u = sigmoid(b)" if sigmoid else "output b")
+fig.suptitle(f"DSH outputs on the {len(ql):,} queries, {BITS} bits (cf. supplementary Fig. 1)")
+fig.tight_layout()
+save_figure(fig, "dsh_output_histograms.png")
+plt.show()
+
+# %% [markdown]
+# ("Near the threshold": within 0.2 of 0 for $b$, within 0.1 of 0.5 for $u$.) The key picture:
+# as $\alpha$ grows the mass piles up at $\pm 1$, and fewer outputs sit where a small change
+# of the image flips a bit. The sigmoid models leave much more mass near $0.5$.
+#
+# **Figure 2: PR curves of all eight** (one point per Hamming radius, micro-averaged).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+codes_1k = {label: (encode(m, data.images("query")), encode(m, data.images("database")))
+            for label, m in sweep_models.items()}
+curves = {label: precision_recall_curve(q, d, ql, dl) for label, (q, d) in codes_1k.items()}
+plot_pr_curves(curves, title=f"DSH variants, {BITS} bits, cifar10-1k (cf. supplementary Fig. 2)",
+               save="dsh_pr_regularizer_vs_sigmoid.png")
+plt.show()
+
+# %% [markdown]
+# ## Table 2 and Figure 3: finetuning versus training from scratch
+#
+# DSH trains longer codes by taking the 12-bit model, replacing its last layer by a fresh
+# $k$-unit layer, and finetuning. We compare, at 24, 36 and 48 bits: a model trained from
+# scratch for `SWEEP_EPOCHS` epochs, and the 12-bit $\alpha = 0.01$ model above finetuned for
+# a third of that (`finetune_init` copies every layer but the last). Note that the finetuned
+# models have seen more training in total — that is the point of the scheme.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+PAPER_T2 = {("scratch", 12): 0.5671, ("scratch", 24): 0.6774, ("scratch", 36): 0.6321,
+            ("scratch", 48): 0.5690, ("finetuned", 24): 0.6731, ("finetuned", 36): 0.6377,
+            ("finetuned", 48): 0.5791}  # supplementary Table 2, CIFAR-10, P@H≤2
+LONG_BITS = [24, 36, 48]
+base = sweep_models["α=0.01"]
+ft_recipe = dsh_recipe(max(1, SWEEP_EPOCHS // 3), lr=1e-3)
+t2_rows = [{"bits": BITS, "model": "scratch", "P@H≤2 (ours)": sweep["α=0.01"]["p_at_h2"],
+            "P@H≤2 (paper)": PAPER_T2["scratch", BITS], "mAP (ours)": sweep["α=0.01"]["map"],
+            "train min": sweep["α=0.01"]["train_seconds"] / 60}]
+t2_models = {}
+for k in LONG_BITS:
+    for kind in ("scratch", "finetuned"):
+        loss_fn = DSHLoss(k, alpha=0.01)
+        if kind == "scratch":
+            model, history = train_dsh(data, k, loss_fn, sweep_recipe, method="dshnet",
+                                       seed=SEED, device=DEVICE)
+            r = save_model_results(model, "dshnet", k, data, history, recipe=sweep_recipe,
+                                   seed=SEED, loss=repr(loss_fn), network="DSHNet + BN")
+        else:
+            model, history = train_dsh(data, k, loss_fn, ft_recipe, method="dshnet_ft",
+                                       seed=SEED, init_from=base, device=DEVICE)
+            r = save_model_results(model, "dshnet_ft", k, data, history, recipe=ft_recipe,
+                                   seed=SEED, loss=repr(loss_fn), network="DSHNet + BN",
+                                   finetuned_from=f"dshnet_alpha0.01-{BITS}")
+        t2_models[kind, k] = model
+        t2_rows.append({"bits": k, "model": kind, "P@H≤2 (ours)": r["p_at_h2"],
+                        "P@H≤2 (paper)": PAPER_T2[kind, k], "mAP (ours)": r["map"],
+                        "train min": r["train_seconds"] / 60})
+pd.DataFrame(t2_rows).set_index(["bits", "model"]).round(4)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+for ax, k in zip(axes, LONG_BITS, strict=True):
+    pr = {}
+    for kind in ("scratch", "finetuned"):
+        mdl = t2_models[kind, k]
+        pr[kind] = precision_recall_curve(encode(mdl, data.images("query")),
+                                          encode(mdl, data.images("database")), ql, dl)
+    plot_pr_curves(pr, ax=ax, title=f"{k} bits")
+fig.suptitle("Finetuned from the 12-bit model vs trained from scratch (cf. supplementary Fig. 3)")
+fig.tight_layout()
+save_figure(fig, "dsh_finetune_vs_scratch.png")
+plt.show()
+
+# %% [markdown]
+# ## Table 3: ensembles of 12-bit models
+#
+# Four 12-bit models that differ only in their random seed (initialization, batch order,
+# augmentation): M1 is the $\alpha = 0.01$ model above, M2–M4 use seeds 1–3. An ensemble
+# **concatenates** the codes: M1 + M3 is a 24-bit code whose first 12 bits come from M1. Row
+# $i$ of every code matrix must be the same image, which `concatenate_codes` checks by shape
+# (the query and database sets are the same for all four models).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+PAPER_T3 = {  # supplementary Table 3, CIFAR-10: (mAP, P@H≤2)
+    "M1": (0.6157, 0.5671), "M2": (0.6126, 0.6202), "M3": (0.6358, 0.6397), "M4": (0.6289, 0.6237),
+    "M1+M2": (0.6685, 0.6814), "M1+M3": (0.6826, 0.6978), "M1+M4": (0.6755, 0.6886),
+    "M2+M3": (0.6806, 0.6919), "M2+M4": (0.6740, 0.6857), "M3+M4": (0.6850, 0.6979),
+    "M1+M2+M3": (0.6996, 0.6181), "M1+M2+M4": (0.6937, 0.6154), "M1+M3+M4": (0.7022, 0.6292),
+    "M2+M3+M4": (0.7013, 0.6197), "M1+M2+M3+M4": (0.7106, 0.5486)}
+members = {"M1": codes_1k["α=0.01"]}
+for seed in (1, 2, 3):
+    loss_fn = DSHLoss(BITS, alpha=0.01)
+    model, history = train_dsh(data, BITS, loss_fn, sweep_recipe, method=f"dshnet_seed{seed}",
+                               seed=seed, device=DEVICE)
+    save_model_results(model, f"dshnet_seed{seed}", BITS, data, history, recipe=sweep_recipe,
+                       seed=seed, loss=repr(loss_fn), network="DSHNet + BN")
+    members[f"M{seed + 1}"] = (encode(model, data.images("query")),
+                               encode(model, data.images("database")))
+t3_rows = []
+for size in range(1, 5):
+    for combo in itertools.combinations(sorted(members), size):
+        q = concatenate_codes(*[members[c][0] for c in combo])
+        d = concatenate_codes(*[members[c][1] for c in combo])
+        r = evaluate_codes(q, d, ql, dl)
+        name = "+".join(combo)
+        t3_rows.append({"models": name, "bits": q.shape[1], "mAP (ours)": r["map"],
+                        "mAP (paper)": PAPER_T3[name][0], "P@H≤2 (ours)": r["p_at_h2"],
+                        "P@H≤2 (paper)": PAPER_T3[name][1],
+                        "empty@H≤2": r["p_at_h2_empty_fraction"]})
+table3 = pd.DataFrame(t3_rows).set_index("models")
+ens4 = save_results("dshnet_ensemble4", 4 * BITS, data.protocol,
+                    concatenate_codes(*[members[c][0] for c in sorted(members)]),
+                    concatenate_codes(*[members[c][1] for c in sorted(members)]),
+                    data.split, data.labels, profile=PROFILE, seed=SEED,
+                    ensemble_of=[f"dshnet_alpha0.01-{BITS}"] + [f"dshnet_seed{s}-{BITS}"
+                                                                for s in (1, 2, 3)])
+table3.round(4)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+by_size = table3.groupby("bits")[["mAP (ours)", "P@H≤2 (ours)", "empty@H≤2"]].mean()
+print("mean over the ensembles of each size:")
+print(by_size.round(4).to_string())
+
+# %% [markdown]
+# **Why P@H≤2 drops for long ensembles (in the paper and, as the means above show, here).**
+# mAP ranks the whole database, so more bits can only sharpen the ranking. Precision within
+# Hamming radius 2 looks only inside a Hamming ball of radius 2, which holds
+# $\sum_{i \le 2} \binom{k}{i}$ of the $2^k$ possible codes: 79 of 4,096 at 12 bits, but 1,177
+# of $2^{48} \approx 2.8 \times 10^{14}$ at 48 bits. Concatenated codes of independently
+# trained models disagree in a few bits each, so as $k$ grows more queries find *nothing* in
+# their ball (`empty@H≤2` above) and score 0. Longer codes need a larger radius, or ranking.
+#
+# ## Table 4: classic hashing on DSH's learned features
+#
+# The supplementary fits LSH, CCA-ITQ and KSH (48 bits) on three kinds of features: hand-crafted
+# (512-D GIST), the 500-D FC activations of a classification network, and the 500-D FC
+# activations of DSH's own 12-bit model. Our rows: "Hand" and "CNN-cls" come from notebook 02
+# (our GIST-like descriptor; the Pool3 features of the CNNBH classifier — a classification
+# network, not DSH's); "CNN-ours" is new here: the L2-normalized FC-500 activations of our
+# 12-bit DSH model M1. All on `cifar10-1k`; the paper used DSH's protocol.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+PAPER_T4 = {("Hand", "LSH"): 0.1492, ("Hand", "CCA-ITQ"): 0.2176, ("Hand", "KSH"): 0.4167,
+            ("CNN-cls", "LSH"): 0.1783, ("CNN-cls", "CCA-ITQ"): 0.5443, ("CNN-cls", "KSH"): 0.5949,
+            ("CNN-ours", "LSH"): 0.3154, ("CNN-ours", "CCA-ITQ"): 0.6576,
+            ("CNN-ours", "KSH"): 0.6498}  # supplementary Table 4, mAP at 48 bits
+K4 = 48
+HASHERS = {"LSH": ("lsh", LSH, {}, False), "CCA-ITQ": ("ccaitq", CCAITQ, {"n_iter": 50}, True),
+           "KSH": ("ksh", KSH, {"n_anchors": 300}, True)}
+
+
+def fc500(model, x):
+    """DSH's 500-D fully connected activations (the layer before the codes)."""
+    return model.fc(model.features(x))
+
+
+feats = {part: torch.nn.functional.normalize(embed(base, data.images(part), fn=fc500), dim=1).numpy()
+         for part in ("train", "query", "database")}
+t4 = {}
+with threadpool_limits(1):
+    for label, (key, cls, kwargs, supervised) in HASHERS.items():
+        hasher = cls(K4, random_state=SEED, **kwargs)
+        start = time.perf_counter()
+        hasher.fit(feats["train"], data.part_labels("train") if supervised else None)
+        fit_seconds = time.perf_counter() - start
+        r = save_results(f"{key}_dshfeat", K4, data.protocol, hasher.encode(feats["query"]),
+                         hasher.encode(feats["database"]), data.split, data.labels,
+                         train_seconds=fit_seconds, profile=PROFILE, seed=SEED,
+                         features=f"L2-normalized FC-500 of dshnet_alpha0.01-{BITS}",
+                         hyperparameters=kwargs)
+        t4["CNN-ours", label] = r["map"]
+saved = {(r["method"], r["bits"]): r["map"] for r in load_results(data.protocol, profile=PROFILE)}
+for label, (key, *_rest) in HASHERS.items():
+    t4["Hand", label] = saved.get((f"{key}_gist", K4))
+    t4["CNN-cls", label] = saved.get((f"{key}_cnn", K4))
+rows = []
+for feat in ("Hand", "CNN-cls", "CNN-ours"):
+    for label in HASHERS:
+        rows.append({"features": feat, "method": label, "mAP (ours)": t4[feat, label],
+                     "mAP (paper)": PAPER_T4[feat, label]})
+rows.append({"features": "(end to end)", "method": "DSH 48 bits, scratch",
+             "mAP (ours)": next(r["mAP (ours)"] for r in t2_rows
+                                if r["bits"] == K4 and r["model"] == "scratch"),
+             "mAP (paper)": 0.6755})
+pd.DataFrame(rows).set_index(["features", "method"]).round(4)
+
+# %% [markdown]
+# (An empty "ours" cell means notebook 02 has not been run in this profile, so its saved
+# results are missing.) The paper's point: conventional methods improve a lot on CNN features,
+# and most on the features of a network trained *for hashing*. Compare the CNN-ours rows with
+# the end-to-end DSH row: the learned features carry most of the benefit.
+#
+# ## Retrieval examples
+#
+# Five queries of the headline model (12 bits, `cifar10-dsh`) with their top 10 by Hamming
+# distance (ties in database order); wrong classes are framed red. With 12 bits many database
+# images share a distance, so the order within a distance is arbitrary.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+hq = encode(headline_model, dsh_data.images("query"))
+hdb = encode(headline_model, dsh_data.images("database"))
+hql, hdl = dsh_data.part_labels("query"), dsh_data.part_labels("database")
+rng = np.random.default_rng(SEED)
+for i, qi in enumerate(rng.choice(len(hq), size=5, replace=False)):
+    res = retrieve(hq, hdb, int(qi), top_k=10, query_labels=hql, db_labels=hdl)
+    plot_retrieval_grid(dsh_data.dataset.images[dsh_data.query_idx[qi]], dsh_data.dataset.images,
+                        res, class_names=CLASSES, query_label=hql[qi], db_labels=hdl,
+                        db_index=dsh_data.db_idx, title=f"query {qi}", save=f"dsh_retrieval_{i}.png")
+    plt.show()
+
+# %% [markdown]
+# ## What to notice
+#
+# * **The regularizer works by moving mass away from 0** (Figure 1). With $\alpha = 0$ the
+#   contrastive term alone still spreads outputs (the margin pushes dissimilar pairs apart),
+#   but the larger $\alpha$, the more outputs sit at $\pm 1$. Too large an $\alpha$ fights the
+#   similarity term: compare the $\alpha = 0.1$ row with the others in Table 1.
+# * **Sigmoid versus regularizer**: compare the sigmoid rows of Table 1 with the regularized
+#   ones, and look at how much of the sigmoid models' mass sits near 0.5 in Figure 1.
+# * **Headline**: our 12-bit mAP on DSH's protocol beside the paper's M1, from a short CPU
+#   schedule with augmentation and BatchNorm.
+# * **Ensembles** raise mAP with every added model; P@H≤2 falls once the code is long, because
+#   Hamming balls of radius 2 get empty — a property of the metric, not of the codes.
+# * Our sweep models see 5,000 training images (the paper's 50,000), so absolute numbers in
+#   Tables 1–4 are lower than the paper's; the comparisons inside each table are the lesson.
+#
+# ## Exercises
+#
+# 1. **Write the DSH loss yourself** (below): mean over the pairs $i < j$ of the three terms,
+#    margin and $\alpha$ as arguments. The checker compares it with `hashlib_edu.losses.dsh_loss`
+#    on random inputs and tells you which common mistake it sees.
+# 2. Why does the regularizer use the L1 norm $\lVert |b| - 1\rVert_1$ rather than the squared
+#    L2 norm? Plot both penalties and their gradients for one output in $[-2, 2]$.
+# 3. Set the margin to $m = k$ instead of $2k$ (`DSHLoss(12, margin=12)`) and retrain one sweep
+#    model: what happens to the histogram and to P@H≤2?
+# 4. Build the ensemble M1 + M2 with a Hamming radius of 4 instead of 2
+#    (`hashlib_edu.metrics.precision_within_radius(..., radius=4)`): does the drop go away?
+# 5. On a GPU (`PROFILE = "paper"`), train the headline for the paper's schedule and see how far
+#    above 0.6157 a single model gets.
+
+# %%
+def my_dsh_loss(outputs, labels, alpha, margin):
+    """outputs: (n, k) float, labels: (n,) class ids -> scalar (mean over pairs i < j)."""
+    n = outputs.shape[0]
+    total = outputs.new_zeros(())
+    count = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            d2 = ((outputs[i] - outputs[j]) ** 2).sum()
+            if labels[i] == labels[j]:
+                term = 0.5 * d2
+            else:
+                term = 0.5 * torch.clamp(margin - d2, min=0)
+            reg = (outputs[i].abs() - 1).abs().sum() + (outputs[j].abs() - 1).abs().sum()
+            total = total + term + alpha * reg
+            count += 1
+    return total / count
+
+
+check_dsh_loss(my_dsh_loss)
