@@ -176,7 +176,8 @@ def plot_retrieval_grid(query_image: np.ndarray, db_images: np.ndarray, result: 
     what = (f"top {result.k_or_radius}" if result.mode == "top_k"
             else f"radius {result.k_or_radius}: {result.n_within} within")
     precision = "n/a" if result.precision is None else f"{result.precision:.0%}"
+    # above the image titles: a fixed gap in inches, whatever the figure's height
     fig.suptitle(f"{title + ' - ' if title else ''}{what}, precision {precision}", fontsize=9,
-                 y=1.02)
+                 y=1 + 0.3 / fig.get_figheight())
     save_figure(fig, save)
     return fig

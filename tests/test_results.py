@@ -84,7 +84,8 @@ COMMITTED = sorted((ROOT / "results").glob("*/codes/*.npz"))
 @pytest.mark.skipif(not COMMITTED, reason="no committed results yet")
 def test_committed_results_recompute_from_codes():
     """Re-compute the numbers of committed codes files and compare with their JSON."""
-    picks = [p for p in COMMITTED if p.stem in ("cnnbh-48", "orthohash-48", "lsh_pixels-48")]
+    picks = [p for p in COMMITTED
+             if p.stem in ("cnnbh-48", "orthohash-48", "lsh_pixels-48", "dsh-48")]  # dsh: reproduce
     picks = picks or COMMITTED[:1]
     for path in picks:
         record = json.loads((path.parent.parent / f"{path.stem}.json").read_text())

@@ -271,9 +271,15 @@ save_figure(fig, "dsh_output_histograms.png")
 plt.show()
 
 # %% [markdown]
-# ("Near the threshold": within 0.2 of 0 for $b$, within 0.1 of 0.5 for $u$.) The key picture:
-# as $\alpha$ grows the mass piles up at $\pm 1$, and fewer outputs sit where a small change
-# of the image flips a bit. The sigmoid models leave much more mass near $0.5$.
+# ("Near the threshold": within 0.2 of 0 for $b$, within 0.1 of 0.5 for $u$.) What to look for:
+# with a large $\alpha$ (0.1) the mass piles up at $\pm 1$, as in the paper's Fig. 1 (d), and
+# few outputs sit where a small change of the image flips a bit. With a small $\alpha$ the
+# outputs spread widely: the margin $m = 2k$ asks dissimilar codes to be far apart, and only the
+# regularizer pulls them back towards $\pm 1$. The sigmoid models fail the other way as $m$
+# grows: with $m \ge 2$ almost every $u$ saturates at 0 or 1 — binary already — yet Table 1
+# shows they retrieve worse. A saturated sigmoid has almost no gradient, so a likely reason is
+# that such bits stop being corrected once set. Being near-binary is not enough; the bits must
+# also be the right ones.
 #
 # **Figure 2: PR curves of all eight** (one point per Hamming radius, micro-averaged).
 
@@ -461,8 +467,12 @@ pd.DataFrame(rows).set_index(["features", "method"]).round(4)
 # %% [markdown]
 # (An empty "ours" cell means notebook 02 has not been run in this profile, so its saved
 # results are missing.) The paper's point: conventional methods improve a lot on CNN features,
-# and most on the features of a network trained *for hashing*. Compare the CNN-ours rows with
-# the end-to-end DSH row: the learned features carry most of the benefit.
+# and most on the features of a network trained *for hashing*. Check it in our rows with one
+# caveat: our "CNN-cls" features come from a **different, stronger network** (the CNNBH
+# classifier of notebook 03, trained 50 epochs with a modern recipe), not from DSH's network
+# trained as a classifier as in the paper, so CNN-cls versus CNN-ours here compares networks
+# as much as objectives. Also compare the CNN-ours rows with the end-to-end DSH row: supervised
+# hashing (CCA-ITQ, KSH) on DSH's features can match or beat the DSH codes themselves.
 #
 # ## Retrieval examples
 #
@@ -486,12 +496,14 @@ for i, qi in enumerate(rng.choice(len(hq), size=5, replace=False)):
 # %% [markdown]
 # ## What to notice
 #
-# * **The regularizer works by moving mass away from 0** (Figure 1). With $\alpha = 0$ the
-#   contrastive term alone still spreads outputs (the margin pushes dissimilar pairs apart),
-#   but the larger $\alpha$, the more outputs sit at $\pm 1$. Too large an $\alpha$ fights the
-#   similarity term: compare the $\alpha = 0.1$ row with the others in Table 1.
+# * **A little regularization helps, too much hurts** (Table 1). With $\alpha = 0$ the
+#   contrastive term alone already spreads outputs away from 0 (the margin pushes dissimilar
+#   pairs apart); a large $\alpha$ piles them at $\pm 1$ (Figure 1) but fights the similarity
+#   term — compare the $\alpha = 0.1$ row with the others. The paper's best was
+#   $\alpha = 0.001$; read our best row from the table.
 # * **Sigmoid versus regularizer**: compare the sigmoid rows of Table 1 with the regularized
-#   ones, and look at how much of the sigmoid models' mass sits near 0.5 in Figure 1.
+#   ones. The sigmoid outputs with large margins are the *most* binary in Figure 1 and among the
+#   worst for retrieval: what matters is that training can still move them.
 # * **Headline**: our 12-bit mAP on DSH's protocol beside the paper's M1, from a short CPU
 #   schedule with augmentation and BatchNorm.
 # * **Ensembles** raise mAP with every added model; P@H≤2 falls once the code is long, because
