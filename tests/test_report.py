@@ -40,13 +40,13 @@ def test_update_readme_replaces_between_markers(tmp_path):
     original = report.results_table
     try:
         report.results_table = lambda protocol: "NEW TABLE"
-        assert update_readme(readme, "toy")
+        assert update_readme(readme, "toy", also=())
     finally:
         report.results_table = original
     assert readme.read_text() == f"intro\n{BEGIN}\nNEW TABLE\n{END}\noutro\n"
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
-        update_readme(readme, "toy")
+        update_readme(readme, "toy", also=())
 
 
 def test_comparison_figures_from_saved_codes(tmp_path):
