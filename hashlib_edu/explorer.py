@@ -80,11 +80,12 @@ class RetrievalExplorer:
         z = self.codes(name)
         result = self.query(name, query, top_k=top_k, radius=radius)
         images = self.dataset.images
+        single = z["query_labels"].ndim == 1  # multi-hot labels: frames only, no class names
         return plot_retrieval_grid(images[z["query_idx"][query]], images, result,
-                                   class_names=self.dataset.classes,
-                                   query_label=int(z["query_labels"][query]),
-                                   db_labels=z["db_labels"], db_index=z["db_idx"],
-                                   title=f"{name}, query {query}")
+                                   class_names=self.dataset.classes if single else None,
+                                   query_label=int(z["query_labels"][query]) if single else None,
+                                   db_labels=z["db_labels"] if single else None,
+                                   db_index=z["db_idx"], title=f"{name}, query {query}")
 
     def widget(self, seed: int = 0):
         """The interactive explorer (an ``ipywidgets.VBox``; display it or leave it last in a cell)."""
@@ -122,8 +123,14 @@ class RetrievalExplorer:
 
         def random_query(_):
             labels = self.codes(method.value)["query_labels"]
-            pool = np.flatnonzero(labels == classes.value) if classes.value >= 0 \
-                else np.arange(len(labels))
+            if classes.value < 0:
+                pool = np.arange(len(labels))
+            elif labels.ndim == 2:  # multi-hot: queries that carry the class
+                pool = np.flatnonzero(labels[:, classes.value] > 0)
+            else:
+                pool = np.flatnonzero(labels == classes.value)
+            if len(pool) == 0:
+                return
             query.value = int(rng.choice(pool))
 
         pick.on_click(random_query)

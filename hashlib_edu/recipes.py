@@ -16,16 +16,21 @@ __all__ = ["CNNBH_EPOCHS", "HASHNET_EPOCHS", "DSH_EPOCHS", "cnnbh_recipe", "cnnb
            "finetune_init"]
 
 #: Epochs of the CNNBH classifier per profile (the paper: 900).
-CNNBH_EPOCHS = {"smoke": 1, "quick": 50, "paper": 900}
+CNNBH_EPOCHS = {"smoke": 1, "quick": 60, "paper": 900}
 #: Dropout after each pooling layer in our modern recipe (the paper: 0.5; with BatchNorm,
-#: augmentation and a 50-epoch budget, 0.5 and 0.2 underfit -- see notebook 03).
+#: augmentation and a short budget, 0.5 and 0.2 underfit our first recipe -- see notebook 03).
 MODERN_CONV_DROPOUT = 0.0
 
 
 def cnnbh_recipe(epochs: int) -> Recipe:
-    """Our modern recipe: AdamW, one-cycle learning rate, pad-and-crop + flip, batch 128."""
-    return Recipe(epochs=epochs, lr=3e-3, weight_decay=5e-4, batch_size=128,
-                  optimizer="adamw", schedule="onecycle", augment=True,
+    """Our modern recipe: SGD (momentum 0.9, weight decay 1e-3) with a one-cycle learning rate
+    up to 0.1, label smoothing 0.1, BatchNorm, pad-and-crop + flip, batch 128.
+
+    Chosen over the course's first recipe (AdamW, lr 3e-3, 50 epochs) and two other variants
+    by 48-bit mAP on ``cifar10-1k``; the session notes of issue #6 list the measurements.
+    """
+    return Recipe(epochs=epochs, lr=0.1, weight_decay=1e-3, batch_size=128,
+                  optimizer="sgd", schedule="onecycle", augment=True,
                   extra={"label_smoothing": 0.1, "batchnorm": True,
                          "conv_dropout": MODERN_CONV_DROPOUT})
 
