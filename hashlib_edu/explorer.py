@@ -20,8 +20,7 @@ import numpy as np
 
 from .data import ImageDataset
 from .plots import plot_retrieval_grid
-from .profiles import results_dir
-from .results import load_codes
+from .results import codes_path, load_codes
 from .retrieval import Retrieval, retrieve
 
 __all__ = ["saved_code_files", "RetrievalExplorer"]
@@ -30,8 +29,7 @@ __all__ = ["saved_code_files", "RetrievalExplorer"]
 def saved_code_files(protocol: str = "cifar10-1k", profile: str | None = None,
                      root: str | Path | None = None) -> dict[str, Path]:
     """``{"<method>-<bits>": path}`` of every saved codes file of ``protocol``, sorted by name."""
-    base = Path(root) if root is not None else results_dir(profile)
-    return {p.stem: p for p in sorted((base / protocol / "codes").glob("*.npz"))}
+    return {p.stem: p for p in sorted(codes_path(protocol, profile=profile, root=root).glob("*.npz"))}
 
 
 class RetrievalExplorer:
@@ -50,7 +48,8 @@ class RetrievalExplorer:
         self.files = saved_code_files(protocol, profile, root)
         if not self.files:
             raise FileNotFoundError(
-                f"no saved codes for {protocol!r} (looked in {results_dir(profile)}); run a "
+                f"no saved codes for {protocol!r} (looked in "
+                f"{codes_path(protocol, profile=profile, root=root)}); run a "
                 "method notebook or `python -m hashlib_edu.reproduce` first.")
         self._cache: dict[str, dict] = {}
 

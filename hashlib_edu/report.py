@@ -21,9 +21,10 @@ import numpy as np
 from .analysis import intra_inter_distances, separability
 from .metrics import precision_at_n_curve, precision_recall_curve
 from .profiles import project_root
-from .results import load_codes, load_results
+from .results import codes_path, load_codes, load_results
 
-__all__ = ["results_table", "update_readme", "COMPARISON_METHODS", "comparison_records",
+__all__ = ["results_table", "update_readme", "COMPARISON_METHODS", "COMPARISON_BITS",
+           "comparison_records",
            "comparison_map_vs_bits", "comparison_curves", "comparison_histograms",
            "comparison_time_vs_map", "comparison_figures"]
 
@@ -105,41 +106,33 @@ COMPARISON_METHODS = {"lsh": "LSH (CNN features)", "itq": "PCA-ITQ (CNN features
                       "cnnbh": "CNNBH", "dsh": "DSH", "dpah": "DPAH", "orthohash": "OrthoHash"}
 
 
+#: The code lengths of the comparison (``python -m hashlib_edu.reproduce``'s default).
+COMPARISON_BITS = (12, 24, 32, 48)
+
+
 def comparison_records(protocol: str = "cifar10-1k", profile: str | None = None,
-                       root: Path | None = None) -> dict[str, dict[int, dict]]:
-    """``{method: {bits: record}}`` of the comparison methods found in the results folder."""
+                       root: Path | None = None, bits=COMPARISON_BITS
+                       ) -> dict[str, dict[int, dict]]:
+    """``{method: {bits: record}}`` of the comparison methods found in the results folder, at
+    the code lengths ``bits`` (an ablation at another length, e.g. OrthoHash at 64 bits, stays
+    out so the README figures match notebook 07's)."""
     out: dict[str, dict[int, dict]] = {}
     for r in load_results(protocol, profile=profile, root=root):
-        if r["method"] in COMPARISON_METHODS:
+        if r["method"] in COMPARISON_METHODS and r["bits"] in bits:
             out.setdefault(r["method"], {})[r["bits"]] = r
     return {m: out[m] for m in COMPARISON_METHODS if m in out}
 
 
-def _codes_path(record: dict, protocol: str, profile, root) -> Path:
-    from .profiles import results_dir
-
-    base = Path(root) if root is not None else results_dir(profile)
-    return base / protocol / "codes" / f"{record['method']}-{record['bits']}.npz"
-
-
-def _ax(ax, figsize=(5.5, 4)):
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=figsize)
-    return ax
-
-
 def comparison_map_vs_bits(records: dict, ax=None, save: str | None = None):
     """mAP@all against bits for every method; paper mAP (same protocol) dashed."""
-    from .plots import plot_metric_vs_bits, save_figure
+    from .plots import _axes, plot_metric_vs_bits, save_figure
 
     series = {COMPARISON_METHODS[m]: {b: r["map"] for b, r in by.items()}
               for m, by in records.items()}
     paper = {COMPARISON_METHODS[m]: {b: r["paper_map"] for b, r in by.items() if r.get("paper_map")}
              for m, by in records.items()}
     paper = {k: v for k, v in paper.items() if v}
-    ax = _ax(ax, figsize=(8, 4.2))
+    _, ax = _axes(ax, figsize=(8, 4.2))
     plot_metric_vs_bits(series, ylabel="mAP@all", paper=paper, ax=ax,
                         title="mAP vs code length, one protocol, one backbone")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # keep lines visible
@@ -162,7 +155,7 @@ def comparison_curves(records: dict, bits: int = 48, protocol: str = "cifar10-1k
     for m, by in records.items():
         if bits not in by:
             continue
-        z = load_codes(_codes_path(by[bits], protocol, profile, root))
+        z = load_codes(codes_path(protocol, m, bits, profile, root))
         args = (z["query_codes"], z["db_codes"], z["query_labels"], z["db_labels"])
         pr[COMPARISON_METHODS[m]] = precision_recall_curve(*args)
         ns = np.unique(np.linspace(1, min(max_n, len(z["db_codes"])), 40).astype(int))
@@ -196,7 +189,7 @@ def comparison_histograms(records: dict, bits: int = 48, protocol: str = "cifar1
     seps = {}
     edges = np.arange(bits + 2) - 0.5
     for ax, m in zip(axes.ravel(), methods, strict=False):
-        z = load_codes(_codes_path(records[m][bits], protocol, profile, root))
+        z = load_codes(codes_path(protocol, m, bits, profile, root))
         intra, inter = intra_inter_distances(z["db_codes"], z["db_labels"], max_items=max_items)
         seps[m] = separability(intra, inter)
         ax.hist(intra, bins=edges, density=True, alpha=0.6, label="intra-class")
@@ -214,9 +207,9 @@ def comparison_histograms(records: dict, bits: int = 48, protocol: str = "cifar1
 
 def comparison_time_vs_map(records: dict, bits: int = 48, ax=None, save: str | None = None):
     """Training minutes (for LSH/ITQ: the feature network's training plus the fit) vs mAP."""
-    from .plots import _finish
+    from .plots import _axes, _finish
 
-    ax = _ax(ax)
+    _, ax = _axes(ax, figsize=(5.5, 4))
     for i, (m, by) in enumerate(records.items()):
         if bits not in by:
             continue

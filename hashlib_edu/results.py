@@ -30,7 +30,7 @@ from .metrics import mean_average_precision, precision_at_n, precision_within_ra
 from .profiles import get_profile, project_root, results_dir
 
 __all__ = ["RESULT_KEYS", "evaluate_codes", "save_results", "load_results", "load_codes",
-           "git_commit"]
+           "codes_path", "git_commit"]
 
 RESULT_KEYS = (
     "method", "bits", "protocol", "map", "map_tie_aware", "map_at_1000", "p_at_h2",
@@ -132,16 +132,24 @@ def save_results(method: str, bits: int, protocol: str, query_codes, db_codes, s
                   version=__version__, commit=git_commit(), paper_map=None)
     record.update(evaluate_codes(q, d, q_labels, d_labels))
     record.update(run_info)
-    out_dir = results_dir(profile) / protocol
-    (out_dir / "codes").mkdir(parents=True, exist_ok=True)
-    codes_path = out_dir / "codes" / f"{name}.npz"
-    np.savez_compressed(codes_path, query_codes=pack_codes(q), db_codes=pack_codes(d),
+    codes_file = codes_path(protocol, method, bits, profile)
+    codes_file.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(codes_file, query_codes=pack_codes(q), db_codes=pack_codes(d),
                         n_bits=np.int64(bits), query_idx=query_idx, db_idx=db_idx,
                         query_labels=q_labels, db_labels=d_labels)
-    json_path = out_dir / f"{name}.json"
+    json_path = codes_file.parent.parent / f"{name}.json"
     record = _clean(record)
     json_path.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
-    return {**record, "json_path": str(json_path), "codes_path": str(codes_path)}
+    return {**record, "json_path": str(json_path), "codes_path": str(codes_file)}
+
+
+def codes_path(protocol: str, method: str | None = None, bits: int | None = None,
+               profile: str | None = None, root: str | Path | None = None) -> Path:
+    """Where :func:`save_results` puts codes: ``results/<protocol>/codes/<method>-<bits>.npz``
+    (the folder itself when ``method`` is ``None``); ``root`` replaces this profile's
+    ``results/``."""
+    folder = (Path(root) if root is not None else results_dir(profile)) / protocol / "codes"
+    return folder if method is None else folder / f"{method}-{bits}.npz"
 
 
 def load_codes(path: str | Path) -> dict[str, np.ndarray]:

@@ -3,7 +3,8 @@
 :func:`retrieve` is the non-widget core of the retrieval explorer (notebook 07) and of the
 "query and its top-10" figures: Hamming ranking (ties by database order, as
 :func:`hashlib_edu.metrics.mean_average_precision` with ``ties="stable"``) or a Hamming-ball
-lookup, with the relevance of each result and the precision of the list.
+lookup, both by :class:`hashlib_edu.index.HammingIndex`, with the relevance of each result
+and the precision of the list.
 
 Pure numpy: no networks, no files.
 """
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .codes import as_numpy, check_binary
-from .metrics import hamming_distance
+from .index import HammingIndex
 
 __all__ = ["Retrieval", "retrieve"]
 
@@ -91,21 +92,22 @@ def retrieve(query_codes: Any, db_codes: Any, query: int, *, top_k: int | None =
     if len(d) == 0:
         raise ValueError("the database is empty.")
     query = _check_position(query, len(q), "query")
-    dist = hamming_distance(q[query:query + 1], d)[0]
+    index = HammingIndex(q.shape[1], backend="numpy")  # numpy: ties in database order
+    index.add(d)
     if radius is not None:
         if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
             raise ValueError(f"radius must be an integer >= 0; got {radius!r}.")
-        hits = np.flatnonzero(dist <= radius)
-        order = hits[np.argsort(dist[hits], kind="stable")]
+        dist, order = index.radius_search(q[query:query + 1], int(radius))[0]
         n_within = len(order)
         if max_results is not None:
-            order = order[:max_results]
+            dist, order = dist[:max_results], order[:max_results]
         mode, value = "radius", int(radius)
     else:
         if top_k is None or isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) \
                 or top_k < 1:
             raise ValueError(f"top_k must be a positive integer (or give radius=); got {top_k!r}.")
-        order = np.argsort(dist, kind="stable")[:int(top_k)]
+        dist, order = index.search(q[query:query + 1], min(int(top_k), len(d)))
+        dist, order = dist[0], order[0]
         n_within, mode, value = len(order), "top_k", int(top_k)
     relevant = None
     if (query_labels is None) != (db_labels is None):
@@ -119,6 +121,6 @@ def retrieve(query_codes: Any, db_codes: Any, query: int, *, top_k: int | None =
             relevant = (dl[order] @ ql[query]) > 0
         else:
             relevant = dl[order] == ql[query]
-    return Retrieval(query, order.astype(np.int64), dist[order].astype(np.int32),
+    return Retrieval(query, order.astype(np.int64), dist.astype(np.int32),
                      None if relevant is None else np.asarray(relevant, bool), mode, value,
                      n_within)

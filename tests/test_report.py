@@ -62,6 +62,7 @@ def test_comparison_figures_from_saved_codes(tmp_path):
         _save(method, 12)
         _save(method, 48)
     _save("cnnbh_p0.5", 48)  # not a comparison method
+    _save("cnnbh", 64)  # not a comparison code length
     records = comparison_records("toy", profile="smoke")
     assert list(records) == ["lsh", "cnnbh"] and sorted(records["cnnbh"]) == [12, 48]
     names = comparison_figures("toy", bits=48, profile="smoke")
