@@ -45,14 +45,15 @@ from .recipes import (
     train_cnnbh,
     train_hashnet,
 )
-from .results import save_model_results, save_results
+from .report import COMPARISON_BITS
+from .results import codes_path, save_model_results, save_results
 from .training import embed, progress_enabled, select_device
 
 __all__ = ["METHODS", "DEFAULT_BITS", "PAPER_MAP", "FEATURE_BITS", "classifier_features",
            "run_method", "reproduce", "main"]
 
 METHODS = ("lsh", "itq", "cnnbh", "dsh", "dpah", "orthohash")
-DEFAULT_BITS = (12, 24, 32, 48)
+DEFAULT_BITS = COMPARISON_BITS  # notebook 07 and the README figures show these
 #: Paper mAP@all on ``cifar10-1k`` where a paper reports that protocol (CNNBH Table 1, with
 #: its own backbone; DPAH appendix Table 1, with a pretrained backbone). DSH and OrthoHash
 #: report no number for this protocol in our copies.
@@ -140,9 +141,14 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
 
 def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BITS,
               protocol: str = "cifar10-1k", profile: str | None = None, seed: int = 0,
-              device=None, progress: bool | None = None, data: ProtocolData | None = None
-              ) -> list[dict]:
-    """Run :func:`run_method` for every (method, bits); returns the saved records in order."""
+              device=None, progress: bool | None = None, data: ProtocolData | None = None,
+              skip_existing: bool = False) -> list[dict]:
+    """Run :func:`run_method` for every (method, bits); returns the saved records in order.
+
+    Args:
+        skip_existing: leave out the (method, bits) whose results file already exists in this
+            profile's ``results/`` (notebook 07 runs only what is missing).
+    """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}.")
@@ -153,7 +159,8 @@ def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BI
     from tqdm.auto import tqdm
 
     show = progress_enabled() if progress is None else progress
-    jobs = [(m, b) for m in methods for b in bits]
+    jobs = [(m, b) for m in methods for b in bits
+            if not (skip_existing and codes_path(data.protocol, m, b, data.profile).is_file())]
     features = None
     records = []
     bar = tqdm(jobs, desc="reproduce", disable=not show)

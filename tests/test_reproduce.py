@@ -41,6 +41,11 @@ def test_rerun_reloads_finished_models(smoke_data):
     second = run_method("dsh", 8, data, device="cpu", progress=False)
     assert second["train_seconds"] == first["train_seconds"]  # loaded, not retrained
     assert second["map"] == first["map"]
+    # notebook 07 runs only what is missing
+    assert reproduce(["dsh"], [8], data=data, profile="smoke", progress=False,
+                     skip_existing=True) == []
+    assert [r["bits"] for r in reproduce(["dsh"], [8, 4], data=data, profile="smoke",
+                                         progress=False, skip_existing=True)] == [4]
 
 
 def test_paper_numbers_are_labelled_by_method_and_bits():

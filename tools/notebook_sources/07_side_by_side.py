@@ -43,7 +43,7 @@ from hashlib_edu.report import (
     comparison_records,
     comparison_time_vs_map,
 )
-from hashlib_edu.reproduce import PAPER_MAP, run_method
+from hashlib_edu.reproduce import PAPER_MAP, reproduce
 from hashlib_edu.results import load_results
 from hashlib_edu.training import select_device
 
@@ -61,19 +61,10 @@ print(f"profile {PROFILE} on {DEVICE}; split sizes {data.sizes()}")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-have = {(r["method"], r["bits"]) for r in load_results("cifar10-1k", profile=PROFILE)}
-missing = [(m, b) for m in METHODS for b in BITS if (m, b) not in have]
-print(f"{len(missing)} of {len(METHODS) * len(BITS)} results missing: running them")
-features = None
-for method, bits in missing:
-    if method in ("lsh", "itq") and features is None:
-        from hashlib_edu.reproduce import classifier_features
-
-        features = classifier_features(data, SEED, DEVICE)
-    run_method(method, bits, data, seed=SEED, device=DEVICE, features=features)
-records = comparison_records("cifar10-1k", profile=PROFILE)
-records = {m: {b: r for b, r in by.items() if b in BITS} for m, by in records.items()
-           if m in METHODS}
+ran = reproduce(METHODS, BITS, data=data, seed=SEED, device=DEVICE, skip_existing=True)
+print(f"{len(ran)} of {len(METHODS) * len(BITS)} results were missing and have been run now")
+records = comparison_records("cifar10-1k", profile=PROFILE, bits=BITS)
+records = {m: by for m, by in records.items() if m in METHODS}
 
 # %% [markdown]
 # ## mAP@all by method and code length
