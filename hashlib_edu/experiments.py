@@ -120,6 +120,7 @@ class Recipe:
 
 
 def _optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
+    """``params``: parameters or parameter groups (a group's own ``weight_decay`` wins)."""
     if recipe.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "adam":
@@ -130,10 +131,26 @@ def _optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
     raise ValueError(f"Unknown optimizer {recipe.optimizer!r}: use 'adamw', 'adam' or 'sgd'.")
 
 
+def _parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict]:
+    """One group, or two when ``recipe.extra["backbone_lr_mult"]`` is set and the model has a
+    ``backbone``: the backbone at ``lr * backbone_lr_mult`` (fine-tuning a pretrained network),
+    the rest at ``lr``."""
+    mult = recipe.extra.get("backbone_lr_mult")
+    if mult is None:
+        return [{"params": list(model.parameters())}]
+    if not hasattr(model, "backbone"):
+        raise ValueError("recipe.extra['backbone_lr_mult'] needs a model with a .backbone.")
+    backbone = list(model.backbone.parameters())
+    ids = {id(p) for p in backbone}
+    return [{"params": backbone, "lr": recipe.lr * float(mult)},
+            {"params": [p for p in model.parameters() if id(p) not in ids]}]
+
+
 def _scheduler(opt, recipe: Recipe, steps_per_epoch: int):
     total = max(recipe.epochs * steps_per_epoch, 1)
-    if recipe.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, total_steps=total)
+    if recipe.schedule == "onecycle":  # each parameter group peaks at its own learning rate
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=[group["lr"] for group in opt.param_groups], total_steps=total)
     if recipe.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     if recipe.schedule == "constant":
@@ -159,7 +176,9 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
     (summed over resumed parts), not the time to load.
 
     Args:
-        extra_params: parameters outside the model to optimize (e.g. DPAH anchors).
+        extra_params: parameters outside the model to optimize (e.g. DPAH anchors), with the
+            recipe's learning rate but **no weight decay**: they are positions, not weights,
+            and decay would pull them toward 0 (for DPAH: every anchor toward the zero code).
     """
     device = select_device(device)
     torch.manual_seed(seed)
@@ -167,7 +186,10 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
                          batch_size=recipe.batch_size, shuffle=True, augment=recipe.augment,
                          drop_last=len(data.train_idx) > recipe.batch_size, seed=seed,
                          device=device)
-    params = list(model.parameters()) + list(extra_params)
+    params = _parameter_groups(model, recipe)
+    extra_params = list(extra_params)
+    if extra_params:
+        params.append({"params": extra_params, "weight_decay": 0.0})
     opt = _optimizer(params, recipe)
     sched = _scheduler(opt, recipe, len(loader))
     ckpt = checkpoints_dir(data.profile) / f"{name}.pt"

@@ -9,7 +9,10 @@ real-valued code layer, ``(n, k)``); ``hashlib_edu.training.encode`` binarizes
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from .transforms import CIFAR10_MEAN, CIFAR10_STD
 
 __all__ = [
     "CNNBH_DROPOUT",
@@ -18,8 +21,14 @@ __all__ = [
     "HashNet",
     "DSHNet",
     "count_parameters",
+    "ImageNetInput",
     "pretrained_backbone",
+    "pretrained_hashnet",
 ]
+
+#: Channel statistics torchvision's ImageNet weights expect.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: CNNBH Table 2: final-dropout probability p by code length k.
 CNNBH_DROPOUT: dict[int, float] = {8: 0.0, 12: 0.2, 16: 0.3, 24: 0.5, 32: 0.5, 40: 0.5, 48: 0.5}
@@ -171,6 +180,30 @@ class DSHNet(nn.Module):
         return self.embed(x)
 
 
+class ImageNetInput(nn.Module):
+    """Turn the course's batches into what an ImageNet network expects: undo the CIFAR-10
+    normalization, resize bilinearly to ``size x size`` and normalize with ImageNet statistics.
+
+    Shapes: ``(n, 3, h, w)`` CIFAR-normalized -> ``(n, 3, size, size)``.
+    """
+
+    def __init__(self, size: int = 224) -> None:
+        super().__init__()
+        if size < 32:
+            raise ValueError(f"size must be at least 32; got {size}.")
+        self.size = size
+        for name, value in (("cifar_mean", CIFAR10_MEAN), ("cifar_std", CIFAR10_STD),
+                            ("imagenet_mean", IMAGENET_MEAN), ("imagenet_std", IMAGENET_STD)):
+            self.register_buffer(name, torch.tensor(value).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"ImageNetInput takes (n, 3, h, w) batches; got {tuple(x.shape)}.")
+        x = x * self.cifar_std + self.cifar_mean
+        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return (x - self.imagenet_mean) / self.imagenet_std
+
+
 def pretrained_backbone(name: str = "alexnet") -> tuple[nn.Module, int]:
     """A torchvision ImageNet backbone for the ``paper`` profile, as ``(module, feature_dim)``.
 
@@ -201,3 +234,22 @@ def pretrained_backbone(name: str = "alexnet") -> tuple[nn.Module, int]:
     else:
         model.fc = nn.Identity()
     return model, dim
+
+
+def pretrained_hashnet(n_bits: int, name: str = "alexnet", latent_bn: bool = False,
+                       input_size: int = 224) -> HashNet:
+    """``HashNet(n_bits)`` on an ImageNet-pretrained torchvision backbone (the papers' setting
+    for DPAH and OrthoHash; the ``paper`` profile of notebooks 05 and 06).
+
+    ``model.backbone`` is ``ImageNetInput(input_size)`` followed by the pretrained network
+    (its ImageNet classifier removed), so the model takes the course's usual 32x32 batches.
+    Train the backbone with a smaller learning rate than the hash layer (the
+    :func:`hashlib_edu.recipes.pretrained_recipe` does: x0.1).
+
+    Raises:
+        RuntimeError: the weights cannot be downloaded (offline) -- never a silent fallback
+            to random weights.
+    """
+    backbone, dim = pretrained_backbone(name)
+    return HashNet(n_bits, latent_bn=latent_bn,
+                   backbone=nn.Sequential(ImageNetInput(input_size), backbone), feature_dim=dim)

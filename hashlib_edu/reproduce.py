@@ -4,17 +4,19 @@
         [--bits 12 24 32 48] [--protocol cifar10-1k] [--profile quick] [--seed 0]
 
 Every method uses the course's shared small backbone (the CNNBH convolutional stack,
-:class:`hashlib_edu.models.SmallBackbone`) trained from scratch with the same recipe family
-and epoch budget:
+:class:`hashlib_edu.models.SmallBackbone`) trained from scratch on a CPU-sized budget:
 
 * ``lsh``, ``itq``: LSH / PCA-ITQ on the L2-normalized Pool3 features of the 48-bit CNNBH
   classifier (the backbone trained as a classifier; notebook 02's "CNN features");
-* ``cnnbh``: the CNNBH classifier, codes = signs of the knob (notebook 03's recipe);
-* ``dsh``: backbone + hash layer trained with ``DSHLoss(k, alpha=0.01)`` (notebook 04 uses
-  DSH's own network instead; this is the equal-backbone comparison);
-* ``dpah``: ``DPAHLoss(k, C)`` with the notebook 05 defaults;
+* ``cnnbh``: the CNNBH classifier, codes = signs of the knob (notebook 03's recipe: SGD,
+  one-cycle, 60 epochs in ``quick``);
+* ``dsh``: backbone + hash layer trained with ``DSHLoss(k, alpha=0.01)`` and
+  :func:`~hashlib_edu.recipes.hashnet_recipe` (AdamW, one-cycle, 50 epochs in ``quick``;
+  notebook 04 uses DSH's own network instead; this is the equal-backbone comparison);
+* ``dpah``: ``DPAHLoss(k, C)`` with the notebook 05 defaults, and
 * ``orthohash``: ``OrthoHashLoss(k, C)`` (Bernoulli targets, m = 0.2, s = sqrt(k)) with BN on
-  the latent, as notebook 06.
+  the latent, as notebook 06 -- both with :func:`~hashlib_edu.recipes.anchor_recipe` (CNNBH's
+  SGD recipe without label smoothing, 60 epochs in ``quick``).
 
 For each (method, bits) the results writer stores ``results/<protocol>/<method>-<bits>.json``
 and the codes. A trained model is a checkpoint in ``checkpoints/`` (named by method, bits,
@@ -38,8 +40,10 @@ from .experiments import ProtocolData, load_protocol
 from .losses import DPAHLoss, DSHLoss, OrthoHashLoss
 from .profiles import PROFILES, get_profile, use_profile
 from .recipes import (
+    ANCHOR_EPOCHS,
     CNNBH_EPOCHS,
     HASHNET_EPOCHS,
+    anchor_recipe,
     cnnbh_recipe,
     hashnet_recipe,
     train_cnnbh,
@@ -121,7 +125,10 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
                                      progress=progress)
         return save_model_results(model, "cnnbh", bits, data, history, recipe=recipe,
                                   paper_map=paper_map, seed=seed)
-    recipe = hashnet_recipe(HASHNET_EPOCHS[data.profile])
+    if method == "dsh":
+        recipe = hashnet_recipe(HASHNET_EPOCHS[data.profile])
+    else:
+        recipe = anchor_recipe(ANCHOR_EPOCHS[data.profile])
     latent_bn = method == "orthohash"
     n_classes = len(data.dataset.classes)
     if method == "dsh":

@@ -191,3 +191,68 @@ def test_cnnbh_smoke_training_beats_chance(smoke_data, tmp_path):
     assert again.loss == hist.loss
     for (k, a), b in zip(fresh.state_dict().items(), model.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
+
+
+# --------------------------------------------------------------- pretrained backbone (paper)
+
+
+def _offline_alexnet(monkeypatch):
+    """torchvision's AlexNet builder as it behaves here: the weight download fails."""
+    import urllib.error
+
+    import torchvision
+
+    def fail(weights=None, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.models, "alexnet", fail)
+
+
+def _random_alexnet(monkeypatch):
+    """A stand-in for the download: AlexNet with random weights (only shapes are tested)."""
+    import torchvision
+
+    build = torchvision.models.alexnet
+    monkeypatch.setattr(torchvision.models, "alexnet",
+                        lambda weights=None, **kwargs: build(weights=None, **kwargs))
+
+
+def test_pretrained_backbone_offline_fails_clearly(monkeypatch):
+    from hashlib_edu.models import pretrained_backbone, pretrained_hashnet
+
+    _offline_alexnet(monkeypatch)
+    for call in (lambda: pretrained_backbone("alexnet"), lambda: pretrained_hashnet(48)):
+        with pytest.raises(RuntimeError, match="internet access.*quick"):
+            call()
+    with pytest.raises(ValueError, match="Unknown backbone"):
+        pretrained_backbone("vgg-nonexistent")
+
+
+def test_imagenet_input_resizes_and_renormalizes():
+    from hashlib_edu.models import IMAGENET_MEAN, IMAGENET_STD, ImageNetInput
+
+    images = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
+    x = prepare(images)  # CIFAR-normalized, as every batch of the course
+    out = ImageNetInput(64)(x)
+    assert out.shape == (2, 3, 64, 64)
+    # a constant image stays constant; its value is renormalized with ImageNet statistics
+    grey = torch.full((1, 32, 32, 3), 128, dtype=torch.uint8)
+    y = ImageNetInput(40)(prepare(grey))
+    expected = (128 / 255 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    assert torch.allclose(y[0, :, 5, 7], expected, atol=1e-5)
+    assert torch.allclose(y.amax(dim=(2, 3)), y.amin(dim=(2, 3)), atol=1e-5)
+    with pytest.raises(ValueError, match="at least 32"):
+        ImageNetInput(16)
+    with pytest.raises(ValueError, match=r"\(n, 3, h, w\)"):
+        ImageNetInput()(torch.zeros(2, 32, 32))
+
+
+def test_pretrained_hashnet_shapes(monkeypatch):
+    from hashlib_edu.models import ImageNetInput, pretrained_hashnet
+
+    _random_alexnet(monkeypatch)
+    net = pretrained_hashnet(16, "alexnet", latent_bn=True, input_size=64)
+    assert isinstance(net.backbone[0], ImageNetInput)
+    assert net.hash.in_features == 4096 and isinstance(net.latent_bn, nn.BatchNorm1d)
+    net.eval()
+    assert net(_batch(2)).shape == (2, 16)

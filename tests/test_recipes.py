@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from hashlib_edu.data import make_synthetic
 from hashlib_edu.experiments import Recipe, load_protocol
@@ -75,3 +76,76 @@ def test_finetuned_training_starts_from_the_source(smoke_data):
     moved = (ft.features[0].weight - base.features[0].weight).abs().mean()
     fresh = (DSHNet(24).features[0].weight - base.features[0].weight).abs().mean()
     assert moved < fresh
+
+
+def test_anchor_and_pretrained_recipes():
+    from hashlib_edu.recipes import ANCHOR_EPOCHS, anchor_recipe, cnnbh_recipe, pretrained_recipe
+
+    a, c = anchor_recipe(60), cnnbh_recipe(60)
+    # CNNBH's optimizer and schedule, without its label smoothing
+    for field in ("lr", "weight_decay", "batch_size", "optimizer", "schedule", "augment"):
+        assert getattr(a, field) == getattr(c, field)
+    assert "label_smoothing" not in a.extra
+    assert ANCHOR_EPOCHS["smoke"] == 1 and ANCHOR_EPOCHS["quick"] == 60
+    p = pretrained_recipe(100)
+    assert (p.lr, p.optimizer, p.batch_size, p.extra["backbone_lr_mult"]) == (1e-4, "adam", 256,
+                                                                             0.1)
+
+
+def test_loss_parameters_get_no_weight_decay(smoke_data):
+    """DPAH's anchors are positions, not weights: weight decay must not pull them to 0."""
+    from hashlib_edu.losses import DPAHLoss
+    from hashlib_edu.recipes import anchor_recipe, train_hashnet
+
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    recipe = anchor_recipe(1)
+    recipe.weight_decay, recipe.lr = 0.5, 1e-3  # strong decay: a decayed anchor would shrink
+    loss = DPAHLoss(8, 4, intra_weight=0.0, quant_weight=0.0, scale=1e-6)  # ~no loss gradient
+    before = loss.anchors.detach().clone()
+    train_hashnet(data, 8, loss, recipe, method="dpah_wd_test", seed=0, device="cpu",
+                  progress=False)
+    assert torch.allclose(loss.anchors.detach(), before, atol=1e-4)
+
+
+def test_backbone_learning_rate_multiplier(smoke_data):
+    from hashlib_edu.experiments import _parameter_groups, _scheduler
+    from hashlib_edu.models import HashNet
+    from hashlib_edu.recipes import pretrained_recipe
+
+    model = HashNet(8)
+    recipe = pretrained_recipe(2)
+    groups = _parameter_groups(model, recipe)
+    assert [g.get("lr") for g in groups] == [pytest.approx(1e-5), None]
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    opt = torch.optim.Adam(groups, lr=recipe.lr)
+    assert [g["lr"] for g in opt.param_groups] == [pytest.approx(1e-5), 1e-4]
+    recipe.schedule = "onecycle"  # each group peaks at its own rate
+    sched = _scheduler(opt, recipe, steps_per_epoch=4)
+    seen = []
+    for _ in range(8):
+        seen.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    for backbone_lr, head_lr in seen:
+        assert backbone_lr == pytest.approx(0.1 * head_lr)
+    assert max(head for _, head in seen) == pytest.approx(1e-4, rel=0.05)
+    with pytest.raises(ValueError, match="backbone"):
+        _parameter_groups(nn.Linear(2, 2), recipe)
+
+
+def test_train_hashnet_pretrained_offline_fails_clearly(smoke_data, monkeypatch):
+    import urllib.error
+
+    import torchvision
+
+    from hashlib_edu.losses import OrthoHashLoss
+    from hashlib_edu.recipes import pretrained_recipe, train_hashnet
+
+    def fail(weights=None, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torchvision.models, "alexnet", fail)
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    with pytest.raises(RuntimeError, match="pretrained alexnet weights"):
+        train_hashnet(data, 8, OrthoHashLoss(8, 4), pretrained_recipe(1), method="orthohash",
+                      latent_bn=True, pretrained="alexnet", device="cpu", progress=False)

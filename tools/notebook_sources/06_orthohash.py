@@ -19,9 +19,10 @@
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
 BITS = [16, 32, 48, 64]
-EPOCHS = None  # None: the profile's default HASHNET_EPOCHS (smoke 1, quick 50, paper 100)
+EPOCHS = None  # None: the profile's default ANCHOR_EPOCHS (smoke 1, quick 60, paper 100)
 ABLATION_BITS = 32
 ABLATION_EPOCHS = None  # None: smoke 1, quick 15, paper 100
+BACKBONE = None  # None: "alexnet" (ImageNet-pretrained, needs internet) under paper, else the small one
 SEED = 0
 
 # %%
@@ -40,9 +41,9 @@ from hashlib_edu.experiments import load_protocol
 from hashlib_edu.losses import OrthoHashLoss
 from hashlib_edu.models import HashNet
 from hashlib_edu.plots import plot_metric_vs_bits, save_figure
-from hashlib_edu.profiles import results_dir, use_profile
-from hashlib_edu.recipes import HASHNET_EPOCHS, hashnet_recipe, train_hashnet
-from hashlib_edu.results import load_codes, load_results, save_model_results
+from hashlib_edu.profiles import use_profile
+from hashlib_edu.recipes import ANCHOR_EPOCHS, anchor_recipe, pretrained_recipe, train_hashnet
+from hashlib_edu.results import codes_path, load_codes, load_results, save_model_results
 from hashlib_edu.targets import (
     bernoulli_targets,
     class_hash_centers,
@@ -55,13 +56,18 @@ from hashlib_edu.targets import (
 from hashlib_edu.training import seed_everything, select_device
 
 PROFILE = use_profile(PROFILE)
-EPOCHS = EPOCHS or HASHNET_EPOCHS[PROFILE]
+EPOCHS = EPOCHS or ANCHOR_EPOCHS[PROFILE]
+BACKBONE = BACKBONE or ("alexnet" if PROFILE == "paper" else "small")
+make_recipe = anchor_recipe if BACKBONE == "small" else pretrained_recipe
+PRETRAINED = None if BACKBONE == "small" else BACKBONE
 ABLATION_EPOCHS = ABLATION_EPOCHS or {"smoke": 1, "quick": 15, "paper": 100}[PROFILE]
 DEVICE = select_device()
 N_CLASSES = 10
 data = load_protocol("cifar10-1k", PROFILE, seed=SEED)
 print(f"profile {PROFILE}: headline {EPOCHS} epochs, ablations {ABLATION_EPOCHS} epochs at "
       f"{ABLATION_BITS} bits, device {DEVICE}; split sizes {data.sizes()}")
+print(f"backbone: {BACKBONE}" + ("" if PRETRAINED is None else
+      " (ImageNet-pretrained, fine-tuned; its weights are downloaded by torchvision)"))
 print(f"data source: {data.dataset.source}")
 
 # %% [markdown]
@@ -272,7 +278,7 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-recipe = hashnet_recipe(EPOCHS)
+recipe = make_recipe(EPOCHS)
 print(recipe)
 
 
@@ -285,9 +291,10 @@ def train_and_save(method: str, bits: int, loss_fn: OrthoHashLoss, recipe) -> tu
     """Train (or load the finished checkpoint of) HashNet + BN with ``loss_fn``; save the
     evaluation through the results writer under ``method``. Returns (model, history, record)."""
     model, history = train_hashnet(data, bits, loss_fn, recipe, method="orthohash",
-                                   latent_bn=True, seed=SEED, device=DEVICE)
+                                   latent_bn=True, pretrained=PRETRAINED, seed=SEED,
+                                   device=DEVICE)
     record = save_model_results(model, method, bits, data, history, recipe=recipe, seed=SEED,
-                                loss=repr(loss_fn), latent_bn=True)
+                                loss=repr(loss_fn), latent_bn=True, backbone=BACKBONE)
     return model, history, record
 
 
@@ -425,7 +432,7 @@ plt.show()
 # NBVAL_IGNORE_OUTPUT
 panels = {f"OrthoHash, {b} bits": (load_codes(results[b]["codes_path"]), b)
           for b in sorted({max(BITS), 48} & set(results), reverse=True)}
-cnnbh_path = results_dir(PROFILE) / "cifar10-1k" / "codes" / "cnnbh-48.npz"
+cnnbh_path = codes_path("cifar10-1k", "cnnbh", 48, PROFILE)
 if cnnbh_path.is_file():
     panels["CNNBH, 48 bits"] = (load_codes(cnnbh_path), 48)
 else:
@@ -467,7 +474,7 @@ print("separability E[D_inter] − E[D_intra]:", {t: round(s, 2) for t, s in sep
 # %%
 # NBVAL_IGNORE_OUTPUT
 AB = ABLATION_BITS
-abl_recipe = hashnet_recipe(ABLATION_EPOCHS)
+abl_recipe = make_recipe(ABLATION_EPOCHS)
 abl_models, abl_histories, abl = {}, {}, {}
 
 
@@ -612,7 +619,7 @@ for label, method, kwargs in variants:
         model_v = recompute_bn_statistics(ref_model, db_images, **kwargs)
         record = save_model_results(model_v, method, AB, data, ref_history, recipe=abl_recipe,
                                     seed=SEED, loss=repr(ortho_loss(AB)), latent_bn=True,
-                                    bn_statistics=f"database, {kwargs}")
+                                    backbone=BACKBONE, bn_statistics=f"database, {kwargs}")
     z = load_codes(record["codes_path"])
     rows.append({"BN statistics": label, "mAP@all (ours)": record["map"],
                  "max bit imbalance |P(+1) − 0.5|":
@@ -668,8 +675,7 @@ summary.set_index("variant").round(3)
 #    reproduce the loss by hand from Algorithm 1.
 # 4. Push the margin to $m = 0.4, 0.5$ (and CosFace's bound $m < C/(C-1)$): where does mAP turn
 #    down on CIFAR-10?
-# 5. **The paper's backbone** (on a GPU, with internet): wrap
-#    `hashlib_edu.models.pretrained_backbone("alexnet")` in `HashNet(k, backbone=..., feature_dim=4096)`,
-#    resize inputs to 224×224, give the backbone one tenth of the latent layer's learning rate,
-#    and train with Adam at $10^{-4}$ for 100 epochs. How close does 48 bits get to 0.70 — and
-#    beyond?
+# 5. **The paper's backbone** (on a GPU, with internet): run this notebook with
+#    `PROFILE = "paper"` — `BACKBONE = "alexnet"`, Adam at $10^{-4}$ with the backbone at a
+#    tenth of it, 100 epochs. How close does 48 bits get to 0.70 — and beyond? Which of the
+#    ablations change sign with pretrained features?
