@@ -10,13 +10,14 @@ Every method uses the course's shared small backbone (the CNNBH convolutional st
   classifier (the backbone trained as a classifier; notebook 02's "CNN features");
 * ``cnnbh``: the CNNBH classifier, codes = signs of the knob (notebook 03's recipe: SGD,
   one-cycle, 60 epochs in ``quick``);
-* ``dsh``: backbone + hash layer trained with ``DSHLoss(k, alpha=0.01)`` and
-  :func:`~hashlib_edu.recipes.hashnet_recipe` (AdamW, one-cycle, 50 epochs in ``quick``;
-  notebook 04 uses DSH's own network instead; this is the equal-backbone comparison);
-* ``dpah``: ``DPAHLoss(k, C)`` with the notebook 05 defaults, and
-* ``orthohash``: ``OrthoHashLoss(k, C)`` (Bernoulli targets, m = 0.2, s = sqrt(k)) with BN on
-  the latent, as notebook 06 -- both with :func:`~hashlib_edu.recipes.anchor_recipe` (CNNBH's
-  SGD recipe without label smoothing, 60 epochs in ``quick``).
+* ``dsh``: backbone + hash layer trained with ``DSHLoss(k, alpha=0.01)`` (notebook 04 uses
+  DSH's own network instead; this is the equal-backbone comparison) and
+* ``dpah``: ``DPAHLoss(k, C)`` with the notebook 05 defaults, both with
+  :func:`~hashlib_edu.recipes.hashnet_recipe` (AdamW, one-cycle, 50 epochs in ``quick``);
+* ``orthohash``: :func:`~hashlib_edu.recipes.orthohash_loss` (OrthoCos, Hadamard targets,
+  m = 0.3, s = sqrt(k)) with BN on the latent, as notebook 06, with
+  :func:`~hashlib_edu.recipes.orthohash_recipe` (CNNBH's SGD recipe without label
+  smoothing, 60 epochs in ``quick``).
 
 For each (method, bits) the results writer stores ``results/<protocol>/<method>-<bits>.json``
 and the codes. A trained model is a checkpoint in ``checkpoints/`` (named by method, bits,
@@ -37,15 +38,16 @@ import torch
 
 from .baselines import LSH, PCAITQ
 from .experiments import ProtocolData, load_protocol
-from .losses import DPAHLoss, DSHLoss, OrthoHashLoss
+from .losses import DPAHLoss, DSHLoss
 from .profiles import PROFILES, get_profile, use_profile
 from .recipes import (
-    ANCHOR_EPOCHS,
     CNNBH_EPOCHS,
     HASHNET_EPOCHS,
-    anchor_recipe,
+    ORTHOHASH_EPOCHS,
     cnnbh_recipe,
     hashnet_recipe,
+    orthohash_loss,
+    orthohash_recipe,
     train_cnnbh,
     train_hashnet,
 )
@@ -125,10 +127,10 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
                                      progress=progress)
         return save_model_results(model, "cnnbh", bits, data, history, recipe=recipe,
                                   paper_map=paper_map, seed=seed)
-    if method == "dsh":
-        recipe = hashnet_recipe(HASHNET_EPOCHS[data.profile])
+    if method == "orthohash":
+        recipe = orthohash_recipe(ORTHOHASH_EPOCHS[data.profile])
     else:
-        recipe = anchor_recipe(ANCHOR_EPOCHS[data.profile])
+        recipe = hashnet_recipe(HASHNET_EPOCHS[data.profile])
     latent_bn = method == "orthohash"
     n_classes = len(data.dataset.classes)
     if method == "dsh":
@@ -136,7 +138,7 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
     elif method == "dpah":
         loss_fn = DPAHLoss(bits, n_classes, seed=seed)
     else:
-        loss_fn = OrthoHashLoss(bits, n_classes, seed=seed)
+        loss_fn = orthohash_loss(bits, n_classes, seed=seed)
     model, history = train_hashnet(data, bits, loss_fn, recipe, method=method,
                                    latent_bn=latent_bn, seed=seed, device=device,
                                    progress=progress)

@@ -78,15 +78,20 @@ def test_finetuned_training_starts_from_the_source(smoke_data):
     assert moved < fresh
 
 
-def test_anchor_and_pretrained_recipes():
-    from hashlib_edu.recipes import ANCHOR_EPOCHS, anchor_recipe, cnnbh_recipe, pretrained_recipe
+def test_orthohash_and_pretrained_recipes():
+    from hashlib_edu.recipes import (
+        ORTHOHASH_EPOCHS,
+        cnnbh_recipe,
+        orthohash_recipe,
+        pretrained_recipe,
+    )
 
-    a, c = anchor_recipe(60), cnnbh_recipe(60)
+    a, c = orthohash_recipe(60), cnnbh_recipe(60)
     # CNNBH's optimizer and schedule, without its label smoothing
     for field in ("lr", "weight_decay", "batch_size", "optimizer", "schedule", "augment"):
         assert getattr(a, field) == getattr(c, field)
     assert "label_smoothing" not in a.extra
-    assert ANCHOR_EPOCHS["smoke"] == 1 and ANCHOR_EPOCHS["quick"] == 60
+    assert ORTHOHASH_EPOCHS["smoke"] == 1 and ORTHOHASH_EPOCHS["quick"] == 60
     p = pretrained_recipe(100)
     assert (p.lr, p.optimizer, p.batch_size, p.extra["backbone_lr_mult"]) == (1e-4, "adam", 256,
                                                                              0.1)
@@ -95,10 +100,10 @@ def test_anchor_and_pretrained_recipes():
 def test_loss_parameters_get_no_weight_decay(smoke_data):
     """DPAH's anchors are positions, not weights: weight decay must not pull them to 0."""
     from hashlib_edu.losses import DPAHLoss
-    from hashlib_edu.recipes import anchor_recipe, train_hashnet
+    from hashlib_edu.recipes import hashnet_recipe, train_hashnet
 
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
-    recipe = anchor_recipe(1)
+    recipe = hashnet_recipe(1)
     recipe.weight_decay, recipe.lr = 0.5, 1e-3  # strong decay: a decayed anchor would shrink
     loss = DPAHLoss(8, 4, intra_weight=0.0, quant_weight=0.0, scale=1e-6)  # ~no loss gradient
     before = loss.anchors.detach().clone()
@@ -149,3 +154,15 @@ def test_train_hashnet_pretrained_offline_fails_clearly(smoke_data, monkeypatch)
     with pytest.raises(RuntimeError, match="pretrained alexnet weights"):
         train_hashnet(data, 8, OrthoHashLoss(8, 4), pretrained_recipe(1), method="orthohash",
                       latent_bn=True, pretrained="alexnet", device="cpu", progress=False)
+
+
+def test_orthohash_course_settings_and_overrides():
+    from hashlib_edu.losses import OrthoHashLoss
+    from hashlib_edu.recipes import ORTHOHASH_SETTINGS, orthohash_loss
+    from hashlib_edu.targets import make_targets
+
+    loss = orthohash_loss(48, 10, seed=3)
+    assert isinstance(loss, OrthoHashLoss) and loss.margin == ORTHOHASH_SETTINGS["margin"]
+    assert torch.equal(loss.targets, make_targets(ORTHOHASH_SETTINGS["targets"], 10, 48, seed=3))
+    paper = orthohash_loss(48, 10, targets="bernoulli", margin=0.2)
+    assert (paper.margin, paper.target_name, paper.scale) == (0.2, "bernoulli", 48 ** 0.5)
