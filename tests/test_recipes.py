@@ -11,9 +11,9 @@ from hashlib_edu.data import make_synthetic
 from hashlib_edu.experiments import Recipe, load_protocol
 from hashlib_edu.losses import DSHLoss, DSHSigmoidLoss
 from hashlib_edu.metrics import mean_average_precision
-from hashlib_edu.models import DSHNet
+from hashlib_edu.models import DSHNet, HashNet
 from hashlib_edu.recipes import DSH_EPOCHS, dsh_recipe, finetune_init, train_dsh
-from hashlib_edu.training import encode
+from hashlib_edu.training import encode, seed_everything
 
 
 @pytest.fixture(scope="module")
@@ -100,16 +100,22 @@ def test_orthohash_and_pretrained_recipes():
 def test_loss_parameters_get_no_weight_decay(smoke_data):
     """DPAH's anchors are positions, not weights: weight decay must not pull them to 0."""
     from hashlib_edu.losses import DPAHLoss
-    from hashlib_edu.recipes import hashnet_recipe, train_hashnet
+    from hashlib_edu.recipes import train_hashnet
 
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
-    recipe = hashnet_recipe(1)
-    recipe.weight_decay, recipe.lr = 0.5, 1e-3  # strong decay: a decayed anchor would shrink
-    loss = DPAHLoss(8, 4, intra_weight=0.0, quant_weight=0.0, scale=1e-6)  # ~no loss gradient
+    # plain SGD with strong decay and a loss whose gradient is ~0: only decay moves weights
+    recipe = Recipe(epochs=1, lr=0.1, weight_decay=0.5, optimizer="sgd", schedule="constant",
+                    batch_size=64, augment=False, extra={"batchnorm": True})
+    loss = DPAHLoss(8, 4, intra_weight=0.0, quant_weight=0.0, scale=1e-6)
     before = loss.anchors.detach().clone()
-    train_hashnet(data, 8, loss, recipe, method="dpah_wd_test", seed=0, device="cpu",
-                  progress=False)
+    model, _ = train_hashnet(data, 8, loss, recipe, method="dpah_wd_test", seed=0, device="cpu",
+                             progress=False)
     assert torch.allclose(loss.anchors.detach(), before, atol=1e-4)
+    # ... while the network's weights did decay (so the check above could fail)
+    seed_everything(0)  # train_hashnet's initialization
+    initial = HashNet(8, batchnorm=True, conv_dropout=0.5)
+    ratio = float(model.hash.weight.norm() / initial.hash.weight.norm())
+    assert ratio < 0.9, ratio
 
 
 def test_backbone_learning_rate_multiplier(smoke_data):
