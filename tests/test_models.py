@@ -256,3 +256,26 @@ def test_pretrained_hashnet_shapes(monkeypatch):
     assert net.hash.in_features == 4096 and isinstance(net.latent_bn, nn.BatchNorm1d)
     net.eval()
     assert net(_batch(2)).shape == (2, 16)
+
+
+def test_pretrained_hashnet_trains_with_the_pretrained_recipe(monkeypatch, smoke_data):
+    """The paper profile's path end to end on CPU (random AlexNet weights, 64x64 inputs)."""
+    from hashlib_edu.losses import OrthoHashLoss
+    from hashlib_edu.models import pretrained_hashnet
+    from hashlib_edu.recipes import pretrained_recipe
+
+    _random_alexnet(monkeypatch)
+    full = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    data = ProtocolData(smoke_data, "cifar10-1k", full.query_idx[:16], full.train_idx[::8],
+                        full.db_idx[:16], "smoke")  # 63 training images: seconds on a CPU
+    seed_everything(0)
+    net = pretrained_hashnet(8, "alexnet", latent_bn=True, input_size=64)
+    recipe = pretrained_recipe(1)
+    recipe.batch_size = 32
+    backbone_before = net.backbone[1].features[0].weight.detach().clone()
+    hist = train_model(net, OrthoHashLoss(8, 4), data, recipe, name="pretrained-smoke",
+                       device="cpu", progress=False)
+    assert hist.epochs == 1 and np.isfinite(hist.loss[0])
+    assert not torch.equal(net.backbone[1].features[0].weight, backbone_before)
+    codes = encode(net, data.images("query"))
+    assert codes.shape == (len(data.query_idx), 8) and set(np.unique(codes)) <= {-1, 1}
