@@ -114,7 +114,7 @@ def test_loss_parameters_get_no_weight_decay(smoke_data):
     # ... while the network's weights did decay (so the check above could fail)
     seed_everything(0)  # train_hashnet's initialization
     initial = HashNet(8, batchnorm=True, conv_dropout=0.5)
-    ratio = float(model.hash.weight.norm() / initial.hash.weight.norm())
+    ratio = float(model.hash.weight.detach().norm() / initial.hash.weight.detach().norm())
     assert ratio < 0.9, ratio
 
 
