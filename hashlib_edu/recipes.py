@@ -5,14 +5,18 @@ also provides the "CNN features" of the baselines in notebook 02.
 
 from __future__ import annotations
 
+import dataclasses
+
 from torch import nn
 
 from .experiments import ProtocolData, Recipe, run_name, train_model
+from .losses import OrthoHashLoss
 from .models import CNNBHNet, DSHNet, HashNet, pretrained_hashnet
 from .training import History, seed_everything
 
-__all__ = ["CNNBH_EPOCHS", "HASHNET_EPOCHS", "ORTHOHASH_EPOCHS", "DSH_EPOCHS", "cnnbh_recipe",
-           "cnnbh_plain_recipe", "train_cnnbh", "hashnet_recipe", "orthohash_recipe", "pretrained_recipe", "ORTHOHASH_SETTINGS", "orthohash_loss",
+__all__ = ["CNNBH_EPOCHS", "HASHNET_EPOCHS", "ORTHOHASH_EPOCHS", "DSH_EPOCHS",
+           "ORTHOHASH_SETTINGS", "cnnbh_recipe", "cnnbh_plain_recipe", "train_cnnbh",
+           "hashnet_recipe", "orthohash_recipe", "orthohash_loss", "pretrained_recipe",
            "train_hashnet", "dsh_recipe", "train_dsh", "finetune_init"]
 
 #: Epochs of the CNNBH classifier per profile (the paper: 900).
@@ -111,9 +115,9 @@ def orthohash_recipe(epochs: int, lr: float = 0.1) -> Recipe:
     cooler temperature) -- its tanh-bounded outputs do not suit plain SGD at lr 0.1. The
     notes of issues #8 and #9 list these runs.
     """
-    return Recipe(epochs=epochs, lr=lr, weight_decay=1e-3, batch_size=128,
-                  optimizer="sgd", schedule="onecycle", augment=True,
-                  extra={"batchnorm": True, "conv_dropout": MODERN_CONV_DROPOUT})
+    cnnbh = cnnbh_recipe(epochs)
+    extra = {k: v for k, v in cnnbh.extra.items() if k != "label_smoothing"}
+    return dataclasses.replace(cnnbh, lr=lr, extra=extra)
 
 
 #: The course's OrthoHash settings on the shared small backbone: OrthoCos + BN with the
@@ -124,12 +128,10 @@ def orthohash_recipe(epochs: int, lr: float = 0.1) -> Recipe:
 ORTHOHASH_SETTINGS = {"margin": 0.3, "targets": "hadamard"}
 
 
-def orthohash_loss(bits: int, n_classes: int = 10, seed: int = 0, **overrides) -> nn.Module:
+def orthohash_loss(bits: int, n_classes: int = 10, seed: int = 0, **overrides) -> OrthoHashLoss:
     """``OrthoHashLoss(bits, n_classes, **ORTHOHASH_SETTINGS, seed=seed)``; ``overrides``
     replace single settings (e.g. ``targets="bernoulli"``, ``margin=0.2`` for the paper's
     defaults)."""
-    from .losses import OrthoHashLoss
-
     return OrthoHashLoss(bits, n_classes, seed=seed, **{**ORTHOHASH_SETTINGS, **overrides})
 
 
