@@ -33,6 +33,7 @@ from hashlib_edu.labels import as_label_tensor, similarity_matrix, to_multi_hot
 from hashlib_edu.targets import TARGET_NAMES, make_targets
 
 __all__ = [
+    "HashingLoss",
     "pairwise_squared_distances",
     "dsh_regularizer",
     "dsh_loss",
@@ -79,8 +80,16 @@ def _positive(value: float, name: str, allow_zero: bool = False) -> float:
     return value
 
 
-def _codes(outputs: torch.Tensor, threshold: float) -> np.ndarray:
-    return sign(outputs.detach() - threshold)
+class HashingLoss(nn.Module):
+    """Base of the course's hashing losses: ``loss(outputs, labels)`` plus how its outputs
+    become binary codes, ``sign(outputs - threshold)`` (``threshold = 0.0`` unless a loss
+    works on values in ``(0, 1)``, then 0.5)."""
+
+    threshold = 0.0
+
+    def codes(self, outputs: torch.Tensor) -> np.ndarray:
+        """``(n, K)`` int8 codes in ``{-1, +1}``: ``sign(outputs - self.threshold)``."""
+        return sign(outputs.detach() - self.threshold)
 
 
 # --------------------------------------------------------------------------- DSH
@@ -227,7 +236,7 @@ def dsh_sigmoid_loss(
     return _contrastive_pair_mean(u, labels, margin)
 
 
-class DSHLoss(nn.Module):
+class DSHLoss(HashingLoss):
     r"""DSH loss with the ``alpha`` regularizer; see :func:`dsh_loss` for the equation.
 
     ``L = mean_{i<j} [ \frac12 (1-y_{ij}) D_{ij} + \frac12 y_{ij} \max(m - D_{ij}, 0) ]
@@ -245,8 +254,6 @@ class DSHLoss(nn.Module):
     Codes: ``sign(outputs)`` (``self.threshold = 0.0``).
     """
 
-    threshold = 0.0
-
     def __init__(self, n_bits: int, alpha: float = 0.01, margin: float | None = None) -> None:
         super().__init__()
         self.n_bits = int(n_bits)
@@ -259,15 +266,12 @@ class DSHLoss(nn.Module):
         _check_outputs(outputs, self.n_bits)
         return dsh_loss(outputs, labels, alpha=self.alpha, margin=self.margin)
 
-    def codes(self, outputs: torch.Tensor) -> np.ndarray:
-        """``(n, K)`` int8 codes in ``{-1, +1}``: ``sign(outputs)``."""
-        return _codes(outputs, self.threshold)
 
     def extra_repr(self) -> str:
         return f"n_bits={self.n_bits}, alpha={self.alpha}, margin={self.margin}"
 
 
-class DSHSigmoidLoss(nn.Module):
+class DSHSigmoidLoss(HashingLoss):
     r"""DSH's sigmoid-relaxation baseline; see :func:`dsh_sigmoid_loss` for the equation.
 
     Args:
@@ -306,9 +310,6 @@ class DSHSigmoidLoss(nn.Module):
         _check_outputs(outputs, self.n_bits)
         return dsh_sigmoid_loss(outputs, labels, self.margin, apply_sigmoid=self.apply_sigmoid)
 
-    def codes(self, outputs: torch.Tensor) -> np.ndarray:
-        """``(n, K)`` int8 codes: ``sigmoid >= 0.5``, i.e. ``sign(outputs - threshold)``."""
-        return _codes(outputs, self.threshold)
 
     def extra_repr(self) -> str:
         return f"n_bits={self.n_bits}, margin={self.margin}, apply_sigmoid={self.apply_sigmoid}"
@@ -421,7 +422,7 @@ def dpah_inter_bound(
     return torch.logsumexp(logits, dim=1) + a
 
 
-class DPAHLoss(nn.Module):
+class DPAHLoss(HashingLoss):
     r"""Deep Position-Aware Hashing loss (Wang et al., WACV 2020) with learnable class anchors.
 
     Each class ``j`` owns an anchor ("position") ``\theta_j = tanh(A_j)`` in ``[-1, 1]^K``,
@@ -475,8 +476,6 @@ class DPAHLoss(nn.Module):
 
     Codes: ``sign(outputs)`` (``threshold = 0.0``); anchors' codes: ``sign(self.positions)``.
     """
-
-    threshold = 0.0
 
     def __init__(
         self,
@@ -563,9 +562,6 @@ class DPAHLoss(nn.Module):
         t = self.terms(outputs, labels)
         return t["inter"] + self.intra_weight * t["intra"] + self.quant_weight * t["quant"]
 
-    def codes(self, outputs: torch.Tensor) -> np.ndarray:
-        """``(n, K)`` int8 codes in ``{-1, +1}``: ``sign(outputs)``."""
-        return _codes(outputs, self.threshold)
 
     def extra_repr(self) -> str:
         return (
@@ -578,7 +574,7 @@ class DPAHLoss(nn.Module):
 # --------------------------------------------------------------------------- OrthoHash
 
 
-class OrthoHashLoss(nn.Module):
+class OrthoHashLoss(HashingLoss):
     r"""OrthoHash: one cosine-margin classification loss towards fixed binary targets.
 
     Hoe et al., "One Loss for All", NeurIPS 2021 (supplementary Algorithm 1). Class
@@ -631,7 +627,6 @@ class OrthoHashLoss(nn.Module):
     ``BatchNorm1d`` on ``v`` in the model, not in the loss.
     """
 
-    threshold = 0.0
     targets: torch.Tensor
 
     def __init__(
@@ -722,9 +717,6 @@ class OrthoHashLoss(nn.Module):
             return F.binary_cross_entropy_with_logits(logits, y)
         return -((y / n_pos) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
-    def codes(self, outputs: torch.Tensor) -> np.ndarray:
-        """``(n, K)`` int8 codes in ``{-1, +1}``: ``sign(outputs)``."""
-        return _codes(outputs, self.threshold)
 
     def extra_repr(self) -> str:
         return (

@@ -22,6 +22,7 @@ __all__ = [
     "DSHNet",
     "count_parameters",
     "ImageNetInput",
+    "PRETRAINED_BACKBONES",
     "pretrained_backbone",
     "pretrained_hashnet",
 ]
@@ -204,6 +205,10 @@ class ImageNetInput(nn.Module):
         return (x - self.imagenet_mean) / self.imagenet_std
 
 
+#: Names of the ImageNet-pretrained torchvision backbones :func:`pretrained_backbone` builds.
+PRETRAINED_BACKBONES = ("alexnet", "resnet50")
+
+
 def pretrained_backbone(name: str = "alexnet") -> tuple[nn.Module, int]:
     """A torchvision ImageNet backbone for the ``paper`` profile, as ``(module, feature_dim)``.
 
@@ -217,8 +222,8 @@ def pretrained_backbone(name: str = "alexnet") -> tuple[nn.Module, int]:
         "alexnet": (torchvision.models.alexnet, "AlexNet_Weights", 4096),
         "resnet50": (torchvision.models.resnet50, "ResNet50_Weights", 2048),
     }
-    if name not in builders:
-        raise ValueError(f"Unknown backbone {name!r}; choose from {sorted(builders)}.")
+    if name not in PRETRAINED_BACKBONES:
+        raise ValueError(f"Unknown backbone {name!r}; choose from {list(PRETRAINED_BACKBONES)}.")
     build, weights_name, dim = builders[name]
     weights = getattr(torchvision.models, weights_name).DEFAULT
     try:

@@ -6,18 +6,20 @@ also provides the "CNN features" of the baselines in notebook 02.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
 
 from torch import nn
 
 from .experiments import ProtocolData, Recipe, run_name, train_model
 from .losses import OrthoHashLoss
-from .models import CNNBHNet, DSHNet, HashNet, pretrained_hashnet
+from .models import PRETRAINED_BACKBONES, CNNBHNet, DSHNet, HashNet, pretrained_hashnet
 from .training import History, seed_everything
 
 __all__ = ["CNNBH_EPOCHS", "HASHNET_EPOCHS", "ORTHOHASH_EPOCHS", "DSH_EPOCHS",
            "ORTHOHASH_SETTINGS", "cnnbh_recipe", "cnnbh_plain_recipe", "train_cnnbh",
            "hashnet_recipe", "orthohash_recipe", "orthohash_loss", "pretrained_recipe",
-           "train_hashnet", "dsh_recipe", "train_dsh", "finetune_init"]
+           "BackboneChoice", "choose_backbone", "train_hashnet", "dsh_recipe", "train_dsh", "finetune_init"]
 
 #: Epochs of the CNNBH classifier per profile (the paper: 900).
 CNNBH_EPOCHS = {"smoke": 1, "quick": 60, "paper": 900}
@@ -142,6 +144,48 @@ def pretrained_recipe(epochs: int, lr: float = 1e-4) -> Recipe:
     return Recipe(epochs=epochs, lr=lr, weight_decay=5e-4, batch_size=256,
                   optimizer="adam", schedule="constant", augment=True,
                   extra={"backbone_lr_mult": 0.1})
+
+
+class BackboneChoice(NamedTuple):
+    """The backbone a notebook trains on, and the recipe that goes with it."""
+
+    #: ``"small"`` (the shared small backbone, from scratch) or a pretrained network's name.
+    name: str
+    #: ``None`` for the small backbone, else the name to pass as ``train_hashnet(pretrained=)``.
+    pretrained: str | None
+    #: ``epochs -> Recipe``: the method's own recipe for the small backbone, else
+    #: :func:`pretrained_recipe`.
+    make_recipe: Callable[[int], Recipe]
+
+    def describe(self) -> str:
+        """One line for a notebook's setup output."""
+        if self.pretrained is None:
+            return "backbone: small (the shared small backbone, trained from scratch)"
+        return (f"backbone: {self.name} (ImageNet-pretrained, fine-tuned; its weights are "
+                "downloaded by torchvision)")
+
+
+def choose_backbone(backbone: str | None, profile: str,
+                    small_recipe: Callable[[int], Recipe]) -> BackboneChoice:
+    """Resolve a notebook's ``BACKBONE`` parameter.
+
+    Args:
+        backbone: ``None`` (the profile's default: ``"alexnet"``, as the papers, under
+            ``paper``; ``"small"`` otherwise), ``"small"``, or one of
+            :data:`~hashlib_edu.models.PRETRAINED_BACKBONES`.
+        profile: ``"smoke"``, ``"quick"`` or ``"paper"``.
+        small_recipe: the method's recipe for the small backbone (e.g. :func:`hashnet_recipe`).
+
+    Returns:
+        ``BackboneChoice(name, pretrained, make_recipe)``.
+    """
+    name = backbone or ("alexnet" if profile == "paper" else "small")
+    if name == "small":
+        return BackboneChoice("small", None, small_recipe)
+    if name not in PRETRAINED_BACKBONES:
+        raise ValueError(f"Unknown BACKBONE {backbone!r}; use None, 'small' or one of "
+                         f"{list(PRETRAINED_BACKBONES)}.")
+    return BackboneChoice(name, name, pretrained_recipe)
 
 
 def _train_hash_model(model: nn.Module, data: ProtocolData, bits: int, loss_fn: nn.Module,

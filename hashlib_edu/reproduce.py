@@ -34,7 +34,6 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from .baselines import LSH, PCAITQ
 from .experiments import ProtocolData, load_protocol
@@ -53,7 +52,7 @@ from .recipes import (
 )
 from .report import COMPARISON_BITS
 from .results import codes_path, save_model_results, save_results
-from .training import embed, progress_enabled, select_device
+from .training import backbone_features, progress_enabled, select_device
 
 __all__ = ["METHODS", "DEFAULT_BITS", "PAPER_MAP", "FEATURE_BITS", "classifier_features",
            "run_method", "reproduce", "main"]
@@ -78,9 +77,8 @@ def classifier_features(data: ProtocolData, seed: int = 0, device=None,
     recipe = cnnbh_recipe(CNNBH_EPOCHS[data.profile])
     model, history = train_cnnbh(data, FEATURE_BITS, recipe, seed=seed, device=device,
                                  progress=progress)
-    feats = {part: torch.nn.functional.normalize(
-        embed(model, data.images(part), fn=lambda m, x: m.backbone(x)), dim=1).numpy()
-        for part in ("train", "query", "database")}
+    feats = {part: backbone_features(model, data.images(part), normalize=True).numpy()
+             for part in ("train", "query", "database")}
     info = {"features": f"L2-normalized Pool3 (1,024-D) of the {FEATURE_BITS}-bit CNNBH "
                         f"classifier ({history.epochs} epochs)",
             "feature_train_seconds": history.train_seconds}

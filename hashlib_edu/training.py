@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .codes import sign
 from .transforms import prepare
@@ -251,6 +252,22 @@ def embed(model: nn.Module, images, batch_size: int = 1000,
            for i in range(0, len(images), batch_size)]
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
+
+
+def backbone_features(model: nn.Module, images, batch_size: int = 1000,
+                      normalize: bool = False) -> torch.Tensor:
+    """Features ``(n, d)`` of ``model.backbone`` (for the CNNBH network: the 1,024-D "Pool3"),
+    in eval mode, on the CPU; ``normalize=True`` scales each row to unit L2 norm (as the
+    baselines of notebook 02 hash them).
+
+    Args:
+        model: a network with a ``.backbone`` (``CNNBHNet``, ``HashNet``).
+        images: ``(n, h, w, 3)`` uint8.
+    """
+    if not hasattr(model, "backbone"):
+        raise ValueError(f"{type(model).__name__} has no .backbone to take features from.")
+    feats = embed(model, images, batch_size, fn=lambda m, x: m.backbone(x).flatten(1))
+    return F.normalize(feats, dim=1) if normalize else feats
 
 
 def encode(model: nn.Module, images, batch_size: int = 1000, threshold: float = 0.0) -> np.ndarray:

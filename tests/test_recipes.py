@@ -172,3 +172,18 @@ def test_orthohash_course_settings_and_overrides():
     assert torch.equal(loss.targets, make_targets(ORTHOHASH_SETTINGS["targets"], 10, 48, seed=3))
     paper = orthohash_loss(48, 10, targets="bernoulli", margin=0.2)
     assert (paper.margin, paper.target_name, paper.scale) == (0.2, "bernoulli", 48 ** 0.5)
+
+
+def test_choose_backbone_defaults_per_profile_and_rejects_unknown_names():
+    from hashlib_edu.recipes import choose_backbone, hashnet_recipe, pretrained_recipe
+
+    quick = choose_backbone(None, "quick", small_recipe=hashnet_recipe)
+    assert quick == ("small", None, hashnet_recipe)
+    assert "from scratch" in quick.describe()
+    paper = choose_backbone(None, "paper", small_recipe=hashnet_recipe)
+    assert paper == ("alexnet", "alexnet", pretrained_recipe)
+    assert "ImageNet-pretrained" in paper.describe()
+    assert choose_backbone("small", "paper", small_recipe=hashnet_recipe).pretrained is None
+    assert choose_backbone("resnet50", "smoke", small_recipe=hashnet_recipe).make_recipe(3).epochs == 3
+    with pytest.raises(ValueError, match="BACKBONE"):
+        choose_backbone("vgg16", "quick", small_recipe=hashnet_recipe)

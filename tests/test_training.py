@@ -10,6 +10,7 @@ from torch import nn
 from hashlib_edu.training import (
     BatchLoader,
     History,
+    backbone_features,
     embed,
     encode,
     fit,
@@ -302,3 +303,23 @@ def test_embed_without_embed_method(synthetic):
     assert out.shape == (10, 5)
     custom = embed(model, synthetic.images[:10], fn=lambda m, x: m(x)[:, :2])
     assert torch.allclose(custom, out[:, :2])
+
+
+def test_backbone_features_are_the_backbone_outputs_row_normalized(synthetic):
+    from hashlib_edu.models import CNNBHNet
+    from hashlib_edu.transforms import prepare
+
+    torch.manual_seed(0)
+    model = CNNBHNet(12)
+    images = synthetic.images[:9]
+    feats = backbone_features(model, images, batch_size=4)
+    model.eval()
+    with torch.no_grad():
+        expected = model.backbone(prepare(torch.from_numpy(images))).flatten(1)
+    assert feats.shape == (9, 1024)
+    assert torch.allclose(feats, expected, atol=1e-5)
+    unit = backbone_features(model, images, normalize=True)
+    assert torch.allclose(unit.norm(dim=1), torch.ones(9), atol=1e-5)
+    assert torch.allclose(unit, expected / expected.norm(dim=1, keepdim=True), atol=1e-5)
+    with pytest.raises(ValueError, match="backbone"):
+        backbone_features(nn.Linear(3, 2), images)

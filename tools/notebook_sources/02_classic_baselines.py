@@ -26,7 +26,6 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 from scipy.stats import binom
 from threadpoolctl import threadpool_limits
 
@@ -38,7 +37,7 @@ from hashlib_edu.plots import plot_metric_vs_bits, plot_pr_curves, save_figure
 from hashlib_edu.profiles import use_profile
 from hashlib_edu.recipes import CNNBH_EPOCHS, cnnbh_recipe, train_cnnbh
 from hashlib_edu.results import save_results
-from hashlib_edu.training import embed, select_device
+from hashlib_edu.training import backbone_features, embed, select_device
 
 PROFILE = use_profile(PROFILE)
 DEVICE = select_device()
@@ -225,8 +224,7 @@ feature_seconds["gist"] = time.perf_counter() - start
 cnn_model, cnn_history = train_cnnbh(data, CNN_BITS, cnnbh_recipe(CNNBH_EPOCHS[PROFILE]),
                                      seed=SEED, device=DEVICE)
 start = time.perf_counter()
-pool3 = embed(cnn_model, images, fn=lambda m, x: m.backbone(x))
-cnn = torch.nn.functional.normalize(pool3, dim=1).numpy()
+cnn = backbone_features(cnn_model, images, normalize=True).numpy()  # L2-normalized Pool3
 feature_seconds["cnn"] = time.perf_counter() - start
 logits = embed(cnn_model, images[pos["query"]], fn=lambda m, x: m(x))
 cnn_accuracy = float((logits.argmax(dim=1).numpy() == data.part_labels("query")).mean())

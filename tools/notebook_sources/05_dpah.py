@@ -60,7 +60,7 @@ from hashlib_edu.losses import (
 from hashlib_edu.metrics import hamming_distance
 from hashlib_edu.plots import plot_histograms, plot_metric_vs_bits, save_figure
 from hashlib_edu.profiles import use_profile
-from hashlib_edu.recipes import HASHNET_EPOCHS, hashnet_recipe, pretrained_recipe, train_hashnet
+from hashlib_edu.recipes import HASHNET_EPOCHS, choose_backbone, hashnet_recipe, train_hashnet
 from hashlib_edu.results import load_results, save_model_results
 from hashlib_edu.targets import make_targets, min_hamming_distance
 from hashlib_edu.training import encode, select_device
@@ -75,11 +75,9 @@ N_CLASSES = len(CLASSES)
 print(f"profile {PROFILE}, {EPOCHS} epochs ({SWEEP_EPOCHS} for the alpha sweep), "
       f"device {DEVICE}; split sizes {data.sizes()}")
 print(f"data source: {data.dataset.source}")
-BACKBONE = BACKBONE or ("alexnet" if PROFILE == "paper" else "small")
-make_recipe = hashnet_recipe if BACKBONE == "small" else pretrained_recipe
-PRETRAINED = None if BACKBONE == "small" else BACKBONE
-print(f"backbone: {BACKBONE}" + ("" if PRETRAINED is None else
-      " (ImageNet-pretrained, fine-tuned; its weights are downloaded by torchvision)"))
+choice = choose_backbone(BACKBONE, PROFILE, small_recipe=hashnet_recipe)
+BACKBONE, PRETRAINED, make_recipe = choice
+print(choice.describe())
 
 # %% [markdown]
 # ## The method: positions, distances, and the inter-class hinge

@@ -45,9 +45,9 @@ from hashlib_edu.profiles import use_profile
 from hashlib_edu.recipes import (
     ORTHOHASH_EPOCHS,
     ORTHOHASH_SETTINGS,
+    choose_backbone,
     orthohash_loss,
     orthohash_recipe,
-    pretrained_recipe,
     train_hashnet,
 )
 from hashlib_edu.results import codes_path, load_codes, load_results, save_model_results
@@ -64,17 +64,15 @@ from hashlib_edu.training import seed_everything, select_device
 
 PROFILE = use_profile(PROFILE)
 EPOCHS = EPOCHS or ORTHOHASH_EPOCHS[PROFILE]
-BACKBONE = BACKBONE or ("alexnet" if PROFILE == "paper" else "small")
-make_recipe = orthohash_recipe if BACKBONE == "small" else pretrained_recipe
-PRETRAINED = None if BACKBONE == "small" else BACKBONE
+choice = choose_backbone(BACKBONE, PROFILE, small_recipe=orthohash_recipe)
+BACKBONE, PRETRAINED, make_recipe = choice
 ABLATION_EPOCHS = ABLATION_EPOCHS or {"smoke": 1, "quick": 15, "paper": 100}[PROFILE]
 DEVICE = select_device()
 N_CLASSES = 10
 data = load_protocol("cifar10-1k", PROFILE, seed=SEED)
 print(f"profile {PROFILE}: headline {EPOCHS} epochs, ablations {ABLATION_EPOCHS} epochs at "
       f"{ABLATION_BITS} bits, device {DEVICE}; split sizes {data.sizes()}")
-print(f"backbone: {BACKBONE}" + ("" if PRETRAINED is None else
-      " (ImageNet-pretrained, fine-tuned; its weights are downloaded by torchvision)"))
+print(choice.describe())
 print(f"data source: {data.dataset.source}")
 
 # %% [markdown]
