@@ -467,7 +467,15 @@ class DPAHLoss(HashingLoss):
         output_activation: ``"tanh"`` (default: the loss bounds raw outputs with tanh)
             or ``None`` (outputs are used as they are, e.g. the network already ends
             in tanh; they should then lie in ``[-1, 1]``).
-        seed: seed of the anchors' initialization ``A ~ N(0, 1)``.
+        init: where the positions start. ``"normal"`` (default): ``A ~ N(0, 1)``, positions
+            ``tanh(A)`` scattered around the zero code. Or the name of a target generator of
+            :mod:`hashlib_edu.targets` (``"bernoulli"``, ``"hadamard"``, ``"maxhd"``):
+            positions ``init_magnitude * o_j``, spread out from the start, still learned. From
+            the Gaussian start the learned positions drift together on small data (notebook 05);
+            the paper does not say how it initializes them.
+        init_magnitude: ``|theta|`` of the generator-based starts, in ``(0, 1)`` (0.9: not so
+            close to 1 that tanh's saturation freezes the positions).
+        seed: seed of the anchors' initialization.
 
     Shape:
         - outputs: ``(n, K)``; labels: ``(n,)`` class ids or ``(n, C)`` multi-hot,
@@ -486,6 +494,8 @@ class DPAHLoss(HashingLoss):
         intra_weight: float = 0.1,
         quant_weight: float = 0.01,
         output_activation: str | None = "tanh",
+        init: str = "normal",
+        init_magnitude: float = 0.9,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -501,8 +511,19 @@ class DPAHLoss(HashingLoss):
         if output_activation not in ("tanh", None):
             raise ValueError(f"output_activation must be 'tanh' or None; got {output_activation!r}.")
         self.output_activation = output_activation
-        g = torch.Generator().manual_seed(int(seed))
-        self.anchors = nn.Parameter(torch.randn(self.n_classes, self.n_bits, generator=g))
+        self.init = str(init).lower()
+        if self.init not in ("normal", *TARGET_NAMES):
+            raise ValueError(f"init must be 'normal' or one of {TARGET_NAMES}; got {init!r}.")
+        self.init_magnitude = float(init_magnitude)
+        if not 0.0 < self.init_magnitude < 1.0:
+            raise ValueError(f"init_magnitude must lie in (0, 1); got {init_magnitude}.")
+        if self.init == "normal":
+            g = torch.Generator().manual_seed(int(seed))
+            anchors = torch.randn(self.n_classes, self.n_bits, generator=g)
+        else:
+            targets = make_targets(self.init, self.n_classes, self.n_bits, seed=seed).float()
+            anchors = torch.atanh(torch.tensor(self.init_magnitude)) * targets
+        self.anchors = nn.Parameter(anchors)
 
     @property
     def positions(self) -> torch.Tensor:
@@ -568,6 +589,8 @@ class DPAHLoss(HashingLoss):
             f"n_bits={self.n_bits}, n_classes={self.n_classes}, alpha={self.alpha}, "
             f"scale={self.scale}, intra_weight={self.intra_weight}, "
             f"quant_weight={self.quant_weight}, output_activation={self.output_activation!r}"
+            + ("" if self.init == "normal"
+               else f", init={self.init!r}, init_magnitude={self.init_magnitude}")
         )
 
 

@@ -11,11 +11,12 @@ Every method uses the course's shared small backbone (the CNNBH convolutional st
 * ``cnnbh``: the CNNBH classifier, codes = signs of the knob (notebook 03's recipe: SGD,
   one-cycle, 60 epochs in ``quick``);
 * ``dsh``: backbone + hash layer trained with ``DSHLoss(k, alpha=0.01)`` (notebook 04 uses
-  DSH's own network instead; this is the equal-backbone comparison) and
-* ``dpah``: ``DPAHLoss(k, C)`` with the notebook 05 defaults, both with
+  DSH's own network instead; this is the equal-backbone comparison) with
   :func:`~hashlib_edu.recipes.hashnet_recipe` (AdamW, one-cycle, 50 epochs in ``quick``);
+* ``dpah``: :func:`~hashlib_edu.recipes.dpah_loss` (positions started at 0.9 x the Hadamard
+  targets, s = 2/sqrt(k), alpha = 0.5) and
 * ``orthohash``: :func:`~hashlib_edu.recipes.orthohash_loss` (OrthoCos, Hadamard targets,
-  m = 0.3, s = sqrt(k)) with BN on the latent, as notebook 06, with
+  m = 0.3, s = sqrt(k)), both with BN on the latent, as notebooks 05 and 06, and
   :func:`~hashlib_edu.recipes.orthohash_recipe` (CNNBH's SGD recipe without label
   smoothing, 60 epochs in ``quick``).
 
@@ -37,13 +38,14 @@ import numpy as np
 
 from .baselines import LSH, PCAITQ
 from .experiments import ProtocolData, load_protocol
-from .losses import DPAHLoss, DSHLoss
+from .losses import DSHLoss
 from .profiles import PROFILES, get_profile, use_profile
 from .recipes import (
     CNNBH_EPOCHS,
     HASHNET_EPOCHS,
     ORTHOHASH_EPOCHS,
     cnnbh_recipe,
+    dpah_loss,
     hashnet_recipe,
     orthohash_loss,
     orthohash_recipe,
@@ -125,16 +127,16 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
                                      progress=progress)
         return save_model_results(model, "cnnbh", bits, data, history, recipe=recipe,
                                   paper_map=paper_map, seed=seed)
-    if method == "orthohash":
+    if method in ("orthohash", "dpah"):
         recipe = orthohash_recipe(ORTHOHASH_EPOCHS[data.profile])
     else:
         recipe = hashnet_recipe(HASHNET_EPOCHS[data.profile])
-    latent_bn = method == "orthohash"
+    latent_bn = method in ("orthohash", "dpah")
     n_classes = len(data.dataset.classes)
     if method == "dsh":
         loss_fn = DSHLoss(bits, alpha=0.01)
     elif method == "dpah":
-        loss_fn = DPAHLoss(bits, n_classes, seed=seed)
+        loss_fn = dpah_loss(bits, n_classes, seed=seed)
     else:
         loss_fn = orthohash_loss(bits, n_classes, seed=seed)
     model, history = train_hashnet(data, bits, loss_fn, recipe, method=method,

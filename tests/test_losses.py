@@ -321,6 +321,23 @@ def test_dpah_rejects_bad_labels_and_is_seeded():
         loss.set_positions(torch.ones(3, 4))
 
 
+def test_dpah_spread_start_is_a_scaled_target_matrix_and_still_learned():
+    from hashlib_edu.targets import hadamard_targets
+
+    loss = DPAHLoss(8, 4, init="hadamard", init_magnitude=0.9)
+    assert torch.allclose(loss.positions, 0.9 * hadamard_targets(4, 8).float(), atol=1e-6)
+    assert loss.anchors.requires_grad
+    loss(torch.randn(6, 8), torch.tensor([0, 1, 2, 3, 0, 1])).backward()
+    assert loss.anchors.grad.abs().sum() > 0  # not frozen by tanh's saturation at 0.9
+    bern = DPAHLoss(8, 4, init="bernoulli", init_magnitude=0.5, seed=3)
+    assert torch.allclose(bern.positions.abs(), torch.full((4, 8), 0.5), atol=1e-6)
+    assert "init='bernoulli'" in repr(bern) and "init=" not in repr(DPAHLoss(8, 4))
+    with pytest.raises(ValueError, match="init must be"):
+        DPAHLoss(8, 4, init="uniform")
+    with pytest.raises(ValueError, match="init_magnitude"):
+        DPAHLoss(8, 4, init="hadamard", init_magnitude=1.0)
+
+
 # --------------------------------------------------------------------------- OrthoHash
 
 # K = 4, C = 3, s = 2, m = 0.2; targets o0 = (1,1,1,1), o1 = (1,1,-1,-1), o2 = (1,-1,1,-1)

@@ -187,3 +187,22 @@ def test_choose_backbone_defaults_per_profile_and_rejects_unknown_names():
     assert choose_backbone("resnet50", "smoke", small_recipe=hashnet_recipe).make_recipe(3).epochs == 3
     with pytest.raises(ValueError, match="BACKBONE"):
         choose_backbone("vgg16", "quick", small_recipe=hashnet_recipe)
+
+
+def test_dpah_course_settings_and_overrides():
+    import math
+
+    from hashlib_edu.losses import DPAHLoss
+    from hashlib_edu.recipes import DPAH_SETTINGS, dpah_loss, dpah_scale
+
+    loss = dpah_loss(48)
+    assert (loss.init, loss.init_magnitude) == (DPAH_SETTINGS["init"], DPAH_SETTINGS["init_magnitude"])
+    assert loss.scale == pytest.approx(2 / math.sqrt(48)) == dpah_scale(48)
+    assert loss.alpha == DPAHLoss(48, 10).alpha  # the loss's own default
+    # s = 2/sqrt(K) turns -s d(b, theta) into sqrt(K) cos(b, theta) - sqrt(K) on binary codes
+    b, theta = torch.sign(torch.randn(5, 48)), torch.sign(torch.randn(3, 48))
+    d = (48 - b @ theta.T) / 2
+    cos = torch.nn.functional.cosine_similarity(b[:, None], theta[None], dim=2)
+    assert torch.allclose(-dpah_scale(48) * d, math.sqrt(48) * (cos - 1), atol=1e-4)
+    paper = dpah_loss(32, init="normal", scale=1.0, alpha=1.0)
+    assert (paper.init, paper.scale, paper.alpha) == ("normal", 1.0, 1.0)

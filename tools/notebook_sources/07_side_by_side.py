@@ -6,10 +6,9 @@
 # method. Everything runs on `cifar10-1k` (1,000 queries, 5,000 training images, 59,000
 # database images) with the course's **shared small backbone** (CNNBH's convolutional stack)
 # trained from scratch on the same CPU-sized budget (4–8 minutes per model here). The
-# classifier-like methods, CNNBH and OrthoHash, train with SGD for 60 epochs
-# (`cnnbh_recipe`, `orthohash_recipe`); the distance-based ones, DSH and DPAH, with AdamW for
-# 50 epochs (`hashnet_recipe`), which suited them better (DPAH fell from 0.52 to 0.38 at 48
-# bits under the SGD recipe):
+# methods with one target per class — CNNBH, DPAH and OrthoHash — train with SGD for 60
+# epochs (`cnnbh_recipe`, `orthohash_recipe`); the pairwise DSH with AdamW for 50 epochs
+# (`hashnet_recipe`), which suited it better:
 #
 # | method | what is learned | notebook |
 # |---|---|---|
