@@ -380,8 +380,9 @@ for n_items in (128, 5000):
 # (`latent_bn=True`). An earlier version of this notebook trained DPAH like DSH (AdamW up to
 # $3\cdot10^{-3}$ for 50 epochs) with the loss's defaults (Gaussian start, $s = 1$): 0.522 at
 # 48 bits. Under the SGD recipe the Gaussian start did worse still (0.458 with
-# $s = 2/\sqrt{K}$); the spread start is what made the difference (the issue's notes list the
-# runs).
+# $s = 2/\sqrt{K}$); the spread start together with that temperature is what made the
+# difference (the issue's notes list the runs; the section "What the start and the temperature
+# do" separates the two).
 #
 # ## Table 1 of the appendix: CIFAR-10 mAP at 12–48 bits
 #
@@ -594,6 +595,13 @@ print(f"{SWEEP_BITS} bits, {SWEEP_EPOCHS} epochs, alpha 0.5; s = 2/sqrt(K) = "
 pd.DataFrame(start_rows).set_index(["start", "scale s"]).round(3)
 
 # %% [markdown]
+# Alone, the temperature helps a little and the spread start not at all; together they help
+# most. At $s = 1$ even positions started $K/2$
+# bits apart drift together (their minimum distance falls well below $K/2$): the cold softmax
+# is satisfied early, and the intra-class pull, which drags every position towards codes that
+# still look alike, takes over. With $s = 2/\sqrt{K}$ the inter-class term keeps pushing the
+# positions apart, and from the spread start they stay apart.
+#
 # ## Where did the positions go?
 #
 # After training, take each position's code $\operatorname{sign}(\theta_j)$ and compute all
@@ -766,8 +774,8 @@ def my_dpah_bound(d_own, d_neg, alpha):
 # * Compare Table 1 above with the paper's: the printed verdict says whether DPAH beat CNNBH and
 #   DSH at 48 bits on our shared backbone; the gap to the paper's 0.845 is mostly the pretrained
 #   backbone, the 60-epoch CPU budget and the JPEG copy of CIFAR-10.
-# * Where the positions start matters more than any other setting here: from the Gaussian start
-#   they drift together on 5,000 images (compare their minimum distance with $K/2$ in the
-#   start/temperature table), from the spread start they stay apart and move only a few bits.
-#   The next notebook asks what is left if we stop learning the positions and simply fix them
-#   far apart.
+# * The start and the temperature of the positions matter more than $\alpha$ here (compare the
+#   spread of the two tables at 32 bits): from the Gaussian start, or at the cold $s = 1$, the
+#   learned positions drift together on 5,000 images; from the spread start at
+#   $s = 2/\sqrt{K}$ they stay apart and move only a few bits. The next notebook asks what is
+#   left if we stop learning the positions and simply fix them far apart.
