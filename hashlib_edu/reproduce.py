@@ -57,7 +57,7 @@ from .results import codes_path, save_model_results, save_results
 from .training import backbone_features, progress_enabled, select_device
 
 __all__ = ["METHODS", "DEFAULT_BITS", "PAPER_MAP", "FEATURE_BITS", "classifier_features",
-           "run_method", "reproduce", "main"]
+           "result_name", "run_method", "reproduce", "main"]
 
 METHODS = ("lsh", "itq", "cnnbh", "dsh", "dpah", "orthohash")
 DEFAULT_BITS = COMPARISON_BITS  # notebook 07 and the README figures show these
@@ -91,10 +91,17 @@ def _paper(method: str, bits: int, protocol: str) -> float | None:
     return PAPER_MAP.get(method, {}).get(bits) if protocol == "cifar10-1k" else None
 
 
+def result_name(method: str, seed: int = 0) -> str:
+    """The name a method's results are saved under: ``method`` for seed 0 (the committed
+    results), ``<method>_seed<seed>`` otherwise, so that another seed never overwrites them."""
+    return method if int(seed) == 0 else f"{method}_seed{int(seed)}"
+
+
 def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device=None,
                features: tuple[dict, dict] | None = None,
                progress: bool | None = None) -> dict:
-    """Train (or load) one method at one code length and save its results; returns the record.
+    """Train (or load) one method at one code length and save its results (under
+    :func:`result_name`: ``<method>_seed<seed>`` for a seed other than 0); returns the record.
 
     Args:
         features: for ``lsh``/``itq``, the output of :func:`classifier_features` (computed
@@ -105,6 +112,7 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 1:
         raise ValueError(f"bits must be a positive integer; got {bits!r}.")
     paper_map = _paper(method, bits, data.protocol)
+    name = result_name(method, seed)
     if method in ("lsh", "itq"):
         from threadpoolctl import threadpool_limits
 
@@ -116,7 +124,7 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
             hasher.fit(feats["train"])
             fitted = time.perf_counter()
             q, db = hasher.encode(feats["query"]), hasher.encode(feats["database"])
-        return save_results(method, bits, data.protocol, q, db, data.split, data.labels,
+        return save_results(name, bits, data.protocol, q, db, data.split, data.labels,
                             train_seconds=fitted - start,
                             encode_seconds=time.perf_counter() - fitted, epochs=None,
                             profile=data.profile, device="cpu", seed=seed, paper_map=paper_map,
@@ -125,7 +133,7 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
         recipe = cnnbh_recipe(CNNBH_EPOCHS[data.profile])
         model, history = train_cnnbh(data, bits, recipe, seed=seed, device=device,
                                      progress=progress)
-        return save_model_results(model, "cnnbh", bits, data, history, recipe=recipe,
+        return save_model_results(model, name, bits, data, history, recipe=recipe,
                                   paper_map=paper_map, seed=seed)
     if method in ("orthohash", "dpah"):
         recipe = orthohash_recipe(ORTHOHASH_EPOCHS[data.profile])
@@ -143,7 +151,7 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
                                    latent_bn=latent_bn, seed=seed, device=device,
                                    progress=progress)
     extra = {"latent_bn": True} if latent_bn else {}
-    return save_model_results(model, method, bits, data, history, recipe=recipe,
+    return save_model_results(model, name, bits, data, history, recipe=recipe,
                               paper_map=paper_map, seed=seed, loss=repr(loss_fn),
                               network="SmallBackbone + linear hash layer", **extra)
 
@@ -169,7 +177,8 @@ def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BI
 
     show = progress_enabled() if progress is None else progress
     jobs = [(m, b) for m in methods for b in bits
-            if not (skip_existing and codes_path(data.protocol, m, b, data.profile).is_file())]
+            if not (skip_existing
+                    and codes_path(data.protocol, result_name(m, seed), b, data.profile).is_file())]
     features = None
     records = []
     bar = tqdm(jobs, desc="reproduce", disable=not show)

@@ -10,7 +10,7 @@ import pytest
 from hashlib_edu.data import make_synthetic
 from hashlib_edu.experiments import load_protocol
 from hashlib_edu.profiles import results_dir
-from hashlib_edu.reproduce import METHODS, PAPER_MAP, main, reproduce, run_method
+from hashlib_edu.reproduce import METHODS, PAPER_MAP, main, reproduce, result_name, run_method
 from hashlib_edu.results import RESULT_KEYS, evaluate_codes, load_codes
 
 
@@ -46,6 +46,20 @@ def test_rerun_reloads_finished_models(smoke_data):
                      skip_existing=True) == []
     assert [r["bits"] for r in reproduce(["dsh"], [8, 4], data=data, profile="smoke",
                                          progress=False, skip_existing=True)] == [4]
+
+
+def test_another_seed_never_overwrites_the_seed_0_results(smoke_data):
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    assert result_name("dsh") == "dsh" and result_name("dsh", 2) == "dsh_seed2"
+    first = run_method("dsh", 6, data, device="cpu", progress=False)
+    other = run_method("dsh", 6, data, seed=2, device="cpu", progress=False)
+    assert other["method"] == "dsh_seed2" and other["seed"] == 2
+    folder = results_dir("smoke") / "cifar10-1k"
+    assert json.loads((folder / "dsh-6.json").read_text())["map"] == first["map"]
+    assert json.loads((folder / "dsh_seed2-6.json").read_text())["map"] == other["map"]
+    # skip_existing looks for this seed's file
+    assert reproduce(["dsh"], [6], data=data, profile="smoke", seed=2, progress=False,
+                     skip_existing=True) == []
 
 
 def test_paper_numbers_are_labelled_by_method_and_bits():

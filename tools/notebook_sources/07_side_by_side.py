@@ -255,8 +255,9 @@ for m in ("cnnbh", "orthohash"):
 #    `BITS`: do the curves keep rising?
 # 2. Use the explorer to find a query where every method fails. What do its neighbours have in
 #    common? (DSH's supplementary, Figures 7–9, makes the same observation.)
-# 3. Change `--seed` and re-run two methods at 48 bits: how large is the seed-to-seed spread
-#    compared with the gaps between methods?
+# 3. Change `--seed` and re-run two methods at 48 bits (the results are saved as
+#    `<method>_seed<seed>-48.json` beside the seed-0 ones): how large is the seed-to-seed
+#    spread compared with the gaps between methods?
 # 4. On a GPU, run the reproduction with `--profile paper` (100 epochs, still the small
 #    backbone for every method) and compare the claims table; then run notebooks 05 and 06
 #    under `paper` (pretrained AlexNet) and compare their headline rows with it.
