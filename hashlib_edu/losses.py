@@ -266,7 +266,6 @@ class DSHLoss(HashingLoss):
         _check_outputs(outputs, self.n_bits)
         return dsh_loss(outputs, labels, alpha=self.alpha, margin=self.margin)
 
-
     def extra_repr(self) -> str:
         return f"n_bits={self.n_bits}, alpha={self.alpha}, margin={self.margin}"
 
@@ -309,7 +308,6 @@ class DSHSigmoidLoss(HashingLoss):
     def forward(self, outputs: torch.Tensor, labels: Any) -> torch.Tensor:
         _check_outputs(outputs, self.n_bits)
         return dsh_sigmoid_loss(outputs, labels, self.margin, apply_sigmoid=self.apply_sigmoid)
-
 
     def extra_repr(self) -> str:
         return f"n_bits={self.n_bits}, margin={self.margin}, apply_sigmoid={self.apply_sigmoid}"
@@ -583,7 +581,6 @@ class DPAHLoss(HashingLoss):
         t = self.terms(outputs, labels)
         return t["inter"] + self.intra_weight * t["intra"] + self.quant_weight * t["quant"]
 
-
     def extra_repr(self) -> str:
         return (
             f"n_bits={self.n_bits}, n_classes={self.n_classes}, alpha={self.alpha}, "
@@ -739,7 +736,6 @@ class OrthoHashLoss(HashingLoss):
         if self.loss_type == "class_bce":
             return F.binary_cross_entropy_with_logits(logits, y)
         return -((y / n_pos) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-
 
     def extra_repr(self) -> str:
         return (

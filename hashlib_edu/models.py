@@ -205,8 +205,14 @@ class ImageNetInput(nn.Module):
         return (x - self.imagenet_mean) / self.imagenet_std
 
 
-#: Names of the ImageNet-pretrained torchvision backbones :func:`pretrained_backbone` builds.
-PRETRAINED_BACKBONES = ("alexnet", "resnet50")
+#: The ImageNet-pretrained torchvision backbones :func:`pretrained_backbone` builds:
+#: name -> (torchvision builder, weights enum, feature dimension).
+_PRETRAINED = {
+    "alexnet": ("alexnet", "AlexNet_Weights", 4096),
+    "resnet50": ("resnet50", "ResNet50_Weights", 2048),
+}
+#: Their names.
+PRETRAINED_BACKBONES = tuple(_PRETRAINED)
 
 
 def pretrained_backbone(name: str = "alexnet") -> tuple[nn.Module, int]:
@@ -218,13 +224,10 @@ def pretrained_backbone(name: str = "alexnet") -> tuple[nn.Module, int]:
     """
     import torchvision
 
-    builders = {
-        "alexnet": (torchvision.models.alexnet, "AlexNet_Weights", 4096),
-        "resnet50": (torchvision.models.resnet50, "ResNet50_Weights", 2048),
-    }
-    if name not in PRETRAINED_BACKBONES:
+    if name not in _PRETRAINED:
         raise ValueError(f"Unknown backbone {name!r}; choose from {list(PRETRAINED_BACKBONES)}.")
-    build, weights_name, dim = builders[name]
+    builder_name, weights_name, dim = _PRETRAINED[name]
+    build = getattr(torchvision.models, builder_name)
     weights = getattr(torchvision.models, weights_name).DEFAULT
     try:
         model = build(weights=weights)

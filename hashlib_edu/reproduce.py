@@ -135,11 +135,12 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
                                      progress=progress)
         return save_model_results(model, name, bits, data, history, recipe=recipe,
                                   paper_map=paper_map, seed=seed)
-    if method in ("orthohash", "dpah"):
+    # one target per class (DPAH, OrthoHash): the classifier's SGD recipe and BN on the latent
+    latent_bn = method in ("orthohash", "dpah")
+    if latent_bn:
         recipe = orthohash_recipe(ORTHOHASH_EPOCHS[data.profile])
     else:
         recipe = hashnet_recipe(HASHNET_EPOCHS[data.profile])
-    latent_bn = method in ("orthohash", "dpah")
     n_classes = len(data.dataset.classes)
     if method == "dsh":
         loss_fn = DSHLoss(bits, alpha=0.01)
