@@ -80,6 +80,17 @@ def _positive(value: float, name: str, allow_zero: bool = False) -> float:
     return value
 
 
+def _sizes(n_bits: int, n_classes: int | None = None) -> tuple[int, int | None]:
+    """``(int(n_bits), int(n_classes))``, checked: at least one bit and (when given) two
+    classes."""
+    bits, classes = int(n_bits), None if n_classes is None else int(n_classes)
+    if bits < 1 or (classes is not None and classes < 2):
+        need = "n_bits >= 1" + ("" if classes is None else " and n_classes >= 2")
+        got = f"n_bits={n_bits}" + ("" if classes is None else f", n_classes={n_classes}")
+        raise ValueError(f"need {need}; got {got}.")
+    return bits, classes
+
+
 class HashingLoss(nn.Module):
     """Base of the course's hashing losses: ``loss(outputs, labels)`` plus how its outputs
     become binary codes, ``sign(outputs - threshold)`` (``threshold = 0.0`` unless a loss
@@ -256,9 +267,7 @@ class DSHLoss(HashingLoss):
 
     def __init__(self, n_bits: int, alpha: float = 0.01, margin: float | None = None) -> None:
         super().__init__()
-        self.n_bits = int(n_bits)
-        if self.n_bits < 1:
-            raise ValueError(f"n_bits must be >= 1; got {n_bits}.")
+        self.n_bits = _sizes(n_bits)[0]
         self.alpha = _positive(alpha, "alpha", allow_zero=True)
         self.margin = 2.0 * self.n_bits if margin is None else _positive(margin, "margin")
 
@@ -289,9 +298,7 @@ class DSHSigmoidLoss(HashingLoss):
 
     def __init__(self, n_bits: int, margin: float = 2.0, apply_sigmoid: bool = True) -> None:
         super().__init__()
-        self.n_bits = int(n_bits)
-        if self.n_bits < 1:
-            raise ValueError(f"n_bits must be >= 1; got {n_bits}.")
+        self.n_bits = _sizes(n_bits)[0]
         self.margin = _positive(margin, "margin")
         if self.margin >= self.n_bits:
             raise ValueError(
@@ -497,11 +504,7 @@ class DPAHLoss(HashingLoss):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.n_bits, self.n_classes = int(n_bits), int(n_classes)
-        if self.n_bits < 1 or self.n_classes < 2:
-            raise ValueError(
-                f"need n_bits >= 1 and n_classes >= 2; got n_bits={n_bits}, n_classes={n_classes}."
-            )
+        self.n_bits, self.n_classes = _sizes(n_bits, n_classes)
         self.alpha = _positive(alpha, "alpha", allow_zero=True)
         self.scale = _positive(scale, "scale")
         self.intra_weight = _positive(intra_weight, "intra_weight", allow_zero=True)
@@ -661,11 +664,7 @@ class OrthoHashLoss(HashingLoss):
         loss_type: str = "ce",
     ) -> None:
         super().__init__()
-        self.n_bits, self.n_classes = int(n_bits), int(n_classes)
-        if self.n_bits < 1 or self.n_classes < 2:
-            raise ValueError(
-                f"need n_bits >= 1 and n_classes >= 2; got n_bits={n_bits}, n_classes={n_classes}."
-            )
+        self.n_bits, self.n_classes = _sizes(n_bits, n_classes)
         self.margin = _positive(margin, "margin", allow_zero=True)
         if scale is None:
             scale = math.sqrt(self.n_bits)

@@ -13,6 +13,7 @@ separability, and training time vs mAP.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from .profiles import project_root
 from .results import codes_path, load_codes, load_results
 
 __all__ = ["results_table", "update_readme", "COMPARISON_METHODS", "COMPARISON_BITS",
-           "comparison_records",
+           "runs_table", "comparison_records", "reproduce_runs",
            "comparison_map_vs_bits", "comparison_curves", "comparison_histograms",
            "comparison_time_vs_map", "comparison_figures"]
 
@@ -81,6 +82,37 @@ def results_table(protocol: str = "cifar10-1k", root: Path | None = None) -> str
     return "\n".join(lines)
 
 
+def runs_table(protocol: str = "cifar10-1k", bits: int = 48, root: Path | None = None) -> str:
+    """A Markdown table of the repeated runs of :func:`reproduce_runs` at ``bits`` (other seeds,
+    other budgets): one row per method and budget, with the mAP@all of each seed, their mean
+    and range. Empty (``""``) when no method was run more than once."""
+    base = root if root is not None else project_root() / "results"
+    rows = reproduce_runs(protocol, bits, root=base)
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["budget"]), []).append(row)
+    repeated = {method for (method, budget), group in groups.items()
+                if len(group) > 1 or budget != "profile"}
+    if not repeated:
+        return ""
+    lines = [f"Repeated runs on `{protocol}` at {bits} bits (`python -m hashlib_edu.reproduce "
+             "--seed S` / `--epochs E`): how much of a gap between methods is seed-to-seed "
+             "noise, and what a longer budget buys.", "",
+             "| method | budget | mAP@all per seed | mean | max − min | train min / model |",
+             "|---|---|---|---:|---:|---:|"]
+    for (method, budget), group in groups.items():
+        if method not in repeated:
+            continue
+        maps = [r["map"] for r in group]
+        epochs = group[0]["epochs"]
+        label = f"{budget} ({epochs} epochs)" if budget == "profile" else budget
+        per_seed = ", ".join(f"{r['map']:.3f} (seed {r['seed']})" for r in group)
+        lines.append(f"| {method} | {label} | {per_seed} | {np.mean(maps):.3f} | "
+                     f"{max(maps) - min(maps):.3f} | "
+                     f"{np.mean([r['train_min'] for r in group]):.1f} |")
+    return "\n".join(lines)
+
+
 def update_readme(readme: Path | None = None, protocol: str = "cifar10-1k",
                   also: tuple[str, ...] = ("cifar10-dsh",)) -> bool:
     """Replace the text between the results markers in README.md with the table of
@@ -92,11 +124,11 @@ def update_readme(readme: Path | None = None, protocol: str = "cifar10-1k",
         raise ValueError(f"{path} has no {BEGIN} ... {END} markers.")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    tables = [results_table(protocol)]
+    tables = [results_table(protocol), runs_table(protocol)]
     tables += [results_table(p) for p in also
                if any(r["method"] in HEADLINE
                       for r in load_results(p, root=project_root() / "results"))]
-    new = f"{head}{BEGIN}\n" + "\n\n".join(tables) + f"\n{END}{tail}"
+    new = f"{head}{BEGIN}\n" + "\n\n".join(t for t in tables if t) + f"\n{END}{tail}"
     path.write_text(new)
     return new != text
 
@@ -121,6 +153,33 @@ def comparison_records(protocol: str = "cifar10-1k", profile: str | None = None,
         if r["method"] in COMPARISON_METHODS and r["bits"] in bits:
             out.setdefault(r["method"], {})[r["bits"]] = r
     return {m: out[m] for m in COMPARISON_METHODS if m in out}
+
+
+def reproduce_runs(protocol: str = "cifar10-1k", bits: int = 48, profile: str | None = None,
+                   root: Path | None = None) -> list[dict]:
+    """Every run of a comparison method at ``bits`` that ``python -m hashlib_edu.reproduce``
+    saved, whatever its seed and budget: the committed ``<method>`` results and the
+    ``<method>_seed<seed>`` / ``<method>_ep<epochs>`` ones written by ``--seed`` / ``--epochs``.
+
+    Returns:
+        One dict per run, sorted: ``method`` (e.g. ``"dpah"``), ``seed``, ``budget``
+        (``"profile"`` for the profile's schedule, else ``"<epochs> epochs"``), ``epochs``
+        (as trained; ``None`` for LSH/ITQ), ``map`` and ``train_min``.
+    """
+    pattern = re.compile(rf"^({'|'.join(COMPARISON_METHODS)})(?:_ep(\d+))?(?:_seed(\d+))?$")
+    rows = []
+    for r in load_results(protocol, profile=profile, root=root):
+        match = pattern.match(r["method"])
+        if match is None or r["bits"] != bits:
+            continue
+        method, epochs, seed = match.groups()
+        rows.append({"method": method, "seed": int(seed or 0),
+                     "budget": "profile" if epochs is None else f"{int(epochs)} epochs",
+                     "epochs": r.get("epochs"), "map": r["map"],
+                     "train_min": (r.get("train_seconds") or 0) / 60})
+    order = list(COMPARISON_METHODS)
+    return sorted(rows, key=lambda row: (order.index(row["method"]), row["budget"] != "profile",
+                                         row["epochs"] or 0, row["seed"]))
 
 
 def comparison_map_vs_bits(records: dict, ax=None, save: str | None = None):

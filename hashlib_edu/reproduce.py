@@ -2,6 +2,7 @@
 
     python -m hashlib_edu.reproduce [--methods lsh itq cnnbh dsh dpah orthohash]
         [--bits 12 24 32 48] [--protocol cifar10-1k] [--profile quick] [--seed 0]
+        [--epochs N]
 
 Every method uses the course's shared small backbone (the CNNBH convolutional stack,
 :class:`hashlib_edu.models.SmallBackbone`) trained from scratch on a CPU-sized budget:
@@ -21,7 +22,8 @@ Every method uses the course's shared small backbone (the CNNBH convolutional st
   smoothing, 60 epochs in ``quick``).
 
 For each (method, bits) the results writer stores ``results/<protocol>/<method>-<bits>.json``
-and the codes. A trained model is a checkpoint in ``checkpoints/`` (named by method, bits,
+and the codes (``<method>_seed<seed>`` for ``--seed`` other than 0, ``<method>_ep<epochs>`` for
+an ``--epochs`` budget other than the profile's: the committed results are never overwritten). A trained model is a checkpoint in ``checkpoints/`` (named by method, bits,
 recipe and loss): a finished one is loaded, an interrupted one resumes, so re-running the
 command after an interruption picks up where it stopped. The notebooks use the same
 functions, so a model trained by a notebook is reused here and vice versa.
@@ -56,7 +58,7 @@ from .report import COMPARISON_BITS
 from .results import codes_path, save_model_results, save_results
 from .training import backbone_features, progress_enabled, select_device
 
-__all__ = ["METHODS", "DEFAULT_BITS", "PAPER_MAP", "FEATURE_BITS", "classifier_features",
+__all__ = ["METHODS", "TRAINED_METHODS", "DEFAULT_BITS", "PAPER_MAP", "FEATURE_BITS", "classifier_features",
            "result_name", "run_method", "reproduce", "main"]
 
 METHODS = ("lsh", "itq", "cnnbh", "dsh", "dpah", "orthohash")
@@ -91,28 +93,51 @@ def _paper(method: str, bits: int, protocol: str) -> float | None:
     return PAPER_MAP.get(method, {}).get(bits) if protocol == "cifar10-1k" else None
 
 
-def result_name(method: str, seed: int = 0) -> str:
-    """The name a method's results are saved under: ``method`` for seed 0 (the committed
-    results), ``<method>_seed<seed>`` otherwise, so that another seed never overwrites them."""
-    return method if int(seed) == 0 else f"{method}_seed{int(seed)}"
+#: The methods that are trained (and so take an ``epochs`` override); LSH and ITQ are fitted.
+TRAINED_METHODS = ("cnnbh", "dsh", "dpah", "orthohash")
+
+
+def result_name(method: str, seed: int = 0, epochs: int | None = None) -> str:
+    """The name a method's results are saved under: ``method`` for seed 0 and the profile's
+    epochs (the committed results); ``<method>_ep<epochs>`` for another training budget and
+    ``..._seed<seed>`` for another seed, so that neither ever overwrites them."""
+    name = method if epochs is None else f"{method}_ep{int(epochs)}"
+    return name if int(seed) == 0 else f"{name}_seed{int(seed)}"
+
+
+def _check_epochs(methods: Sequence[str], epochs: int | None) -> None:
+    if epochs is None:
+        return
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer (or None for the profile's "
+                         f"schedule); got {epochs!r}.")
+    fitted = [m for m in methods if m not in TRAINED_METHODS]
+    if fitted:
+        raise ValueError(f"epochs applies to the trained methods ({', '.join(TRAINED_METHODS)})"
+                         f"; {', '.join(fitted)} are fitted, not trained: leave them out.")
 
 
 def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device=None,
                features: tuple[dict, dict] | None = None,
-               progress: bool | None = None) -> dict:
+               progress: bool | None = None, epochs: int | None = None) -> dict:
     """Train (or load) one method at one code length and save its results (under
-    :func:`result_name`: ``<method>_seed<seed>`` for a seed other than 0); returns the record.
+    :func:`result_name`: ``<method>_seed<seed>`` for a seed other than 0,
+    ``<method>_ep<epochs>`` for a training budget other than the profile's); returns the record.
 
     Args:
         features: for ``lsh``/``itq``, the output of :func:`classifier_features` (computed
             here when ``None``).
+        epochs: ``None`` (the profile's schedule) or the number of epochs to train a
+            :data:`TRAINED_METHODS` model for, with the same recipe (the one-cycle schedule
+            stretched to it).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}.")
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 1:
         raise ValueError(f"bits must be a positive integer; got {bits!r}.")
+    _check_epochs([method], epochs)
     paper_map = _paper(method, bits, data.protocol)
-    name = result_name(method, seed)
+    name = result_name(method, seed, epochs)
     if method in ("lsh", "itq"):
         from threadpoolctl import threadpool_limits
 
@@ -130,7 +155,7 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
                             profile=data.profile, device="cpu", seed=seed, paper_map=paper_map,
                             hasher=repr(hasher), **info)
     if method == "cnnbh":
-        recipe = cnnbh_recipe(CNNBH_EPOCHS[data.profile])
+        recipe = cnnbh_recipe(epochs or CNNBH_EPOCHS[data.profile])
         model, history = train_cnnbh(data, bits, recipe, seed=seed, device=device,
                                      progress=progress)
         return save_model_results(model, name, bits, data, history, recipe=recipe,
@@ -138,9 +163,9 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
     # one target per class (DPAH, OrthoHash): the classifier's SGD recipe and BN on the latent
     latent_bn = method in ("orthohash", "dpah")
     if latent_bn:
-        recipe = orthohash_recipe(ORTHOHASH_EPOCHS[data.profile])
+        recipe = orthohash_recipe(epochs or ORTHOHASH_EPOCHS[data.profile])
     else:
-        recipe = hashnet_recipe(HASHNET_EPOCHS[data.profile])
+        recipe = hashnet_recipe(epochs or HASHNET_EPOCHS[data.profile])
     n_classes = len(data.dataset.classes)
     if method == "dsh":
         loss_fn = DSHLoss(bits, alpha=0.01)
@@ -160,16 +185,19 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
 def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BITS,
               protocol: str = "cifar10-1k", profile: str | None = None, seed: int = 0,
               device=None, progress: bool | None = None, data: ProtocolData | None = None,
-              skip_existing: bool = False) -> list[dict]:
+              skip_existing: bool = False, epochs: int | None = None) -> list[dict]:
     """Run :func:`run_method` for every (method, bits); returns the saved records in order.
 
     Args:
         skip_existing: leave out the (method, bits) whose results file already exists in this
             profile's ``results/`` (notebook 07 runs only what is missing).
+        epochs: ``None`` (each method's schedule in this profile) or a training budget for
+            every method (trained methods only); see :func:`run_method`.
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}.")
+    _check_epochs(methods, epochs)
     profile = use_profile(profile)
     device = select_device(device)
     if data is None:
@@ -179,7 +207,8 @@ def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BI
     show = progress_enabled() if progress is None else progress
     jobs = [(m, b) for m in methods for b in bits
             if not (skip_existing
-                    and codes_path(data.protocol, result_name(m, seed), b, data.profile).is_file())]
+                    and codes_path(data.protocol, result_name(m, seed, epochs), b,
+                                   data.profile).is_file())]
     features = None
     records = []
     bar = tqdm(jobs, desc="reproduce", disable=not show)
@@ -188,7 +217,7 @@ def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BI
         if method in ("lsh", "itq") and features is None:
             features = classifier_features(data, seed, device, progress=show)
         records.append(run_method(method, b, data, seed=seed, device=device,
-                                  features=features, progress=show))
+                                  features=features, progress=show, epochs=epochs))
     return records
 
 
@@ -203,16 +232,27 @@ def main(argv: list[str] | None = None) -> int:
                         help="smoke | quick | paper (default: $HASHLIB_EDU_PROFILE, else paper "
                              "on CUDA, quick on CPU)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="train every method for this many epochs instead of the "
+                             "profile's schedule (trained methods only); results are saved "
+                             "as <method>_ep<epochs>")
     args = parser.parse_args(argv)
     if any(b < 1 for b in args.bits):
         parser.error("--bits must be positive integers")
+    if args.epochs is not None:
+        try:
+            _check_epochs(args.methods, args.epochs)
+        except ValueError as err:
+            parser.error(str(err))
     profile = get_profile(args.profile)
     start = time.perf_counter()
-    records = reproduce(args.methods, args.bits, args.protocol, profile, args.seed)
-    print(f"{'method':10s} {'bits':>4s} {'mAP':>7s} {'P@H<=2':>7s} {'train min':>9s}")
+    records = reproduce(args.methods, args.bits, args.protocol, profile, args.seed,
+                        epochs=args.epochs)
+    width = max([10] + [len(r["method"]) for r in records])
+    print(f"{'method':{width}s} {'bits':>4s} {'mAP':>7s} {'P@H<=2':>7s} {'train min':>9s}")
     for r in records:
         train = r.get("train_seconds")
-        print(f"{r['method']:10s} {r['bits']:4d} {r['map']:7.4f} {r['p_at_h2']:7.4f} "
+        print(f"{r['method']:{width}s} {r['bits']:4d} {r['map']:7.4f} {r['p_at_h2']:7.4f} "
               f"{'-' if train is None else f'{train / 60:9.1f}'}")
     print(f"{len(records)} results written to results/{args.protocol}/ (profile {profile}) "
           f"in {(time.perf_counter() - start) / 60:.1f} min of wall time")

@@ -422,3 +422,11 @@ def test_orthohash_bad_targets():
         OrthoHashLoss(4, 3, targets="gaussian")
     with pytest.raises(ValueError, match="margin_type"):
         OrthoHashLoss(4, 3, margin_type="sphere")
+
+
+@pytest.mark.parametrize("make", [lambda: DSHLoss(0), lambda: DSHSigmoidLoss(0),
+                                  lambda: DPAHLoss(0, 10), lambda: DPAHLoss(8, 1),
+                                  lambda: OrthoHashLoss(0, 10), lambda: OrthoHashLoss(8, 1)])
+def test_sizes_are_checked_with_a_clear_message(make):
+    with pytest.raises(ValueError, match="need n_bits >= 1"):
+        make()

@@ -5,12 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hashlib_edu.report import BEGIN, END, results_table, update_readme
+from hashlib_edu.report import (
+    BEGIN,
+    END,
+    reproduce_runs,
+    results_table,
+    runs_table,
+    update_readme,
+)
 from hashlib_edu.results import save_results
 
 
-def _save(method: str, bits: int, paper=None):
-    rng = np.random.default_rng(bits)
+def _save(method: str, bits: int, paper=None, seed: int = 0):
+    rng = np.random.default_rng([bits, seed])
     labels = rng.integers(0, 3, 60)
     codes = rng.choice([-1, 1], size=(60, bits)).astype(np.int8)
     q, db = np.arange(10), np.arange(10, 60)
@@ -73,3 +80,33 @@ def test_comparison_figures_from_saved_codes(tmp_path):
     z = load_codes(tmp_path / "output" / "results" / "toy" / "codes" / "cnnbh-48.npz")
     assert seps["cnnbh"] == pytest.approx(separability(*intra_inter_distances(
         z["db_codes"], z["db_labels"], max_items=2000)))
+
+
+def test_reproduce_runs_finds_every_seed_and_budget(tmp_path):
+    runs = {name: _save(name, 48, seed=i)["map"] for i, name in enumerate(
+            ("dpah", "dpah_seed1", "dpah_seed2", "orthohash", "orthohash_ep120",
+             "orthohash_ep120_seed3", "dpah_alpha0", "dshnet_seed1"))}
+    _save("dpah_seed1", 12)  # another code length: left out
+    rows = reproduce_runs("toy", 48, root=tmp_path / "output" / "results")
+    # ablations (dpah_alpha0) and methods outside the comparison (dshnet) are left out
+    assert [(r["method"], r["seed"], r["budget"]) for r in rows] == [
+        ("dpah", 0, "profile"), ("dpah", 1, "profile"), ("dpah", 2, "profile"),
+        ("orthohash", 0, "profile"), ("orthohash", 0, "120 epochs"),
+        ("orthohash", 3, "120 epochs")]
+    assert rows[1]["map"] == runs["dpah_seed1"] and rows[5]["map"] == runs["orthohash_ep120_seed3"]
+    assert rows[0]["train_min"] == pytest.approx(2.0)
+
+
+def test_runs_table_shows_repeated_runs_only(tmp_path):
+    root = tmp_path / "output" / "results"
+    a, b = _save("dpah", 48)["map"], _save("dpah_seed1", 48, seed=1)["map"]
+    assert a != b
+    _save("cnnbh", 48)  # one run only: not in the table
+    table = runs_table("toy", 48, root=root)
+    row = next(line for line in table.splitlines() if line.startswith("| dpah |"))
+    assert f"{a:.3f} (seed 0), {b:.3f} (seed 1)" in row
+    assert f"| {(a + b) / 2:.3f} | {abs(a - b):.3f} | 2.0 |" in row
+    assert "| cnnbh |" not in table
+    longer = _save("cnnbh_ep120", 48)["map"]
+    assert f"| cnnbh | 120 epochs | {longer:.3f} (seed 0) |" in runs_table("toy", 48, root=root)
+    assert runs_table("toy", 12, root=root) == ""

@@ -62,6 +62,21 @@ def test_another_seed_never_overwrites_the_seed_0_results(smoke_data):
                      skip_existing=True) == []
 
 
+def test_another_training_budget_is_saved_under_its_own_name(smoke_data):
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    assert result_name("orthohash", epochs=150) == "orthohash_ep150"
+    assert result_name("orthohash", 1, epochs=150) == "orthohash_ep150_seed1"
+    first = run_method("orthohash", 6, data, device="cpu", progress=False)
+    longer = run_method("orthohash", 6, data, device="cpu", progress=False, epochs=2)
+    assert first["epochs"] == 1 and longer["epochs"] == 2
+    assert longer["method"] == "orthohash_ep2"
+    folder = results_dir("smoke") / "cifar10-1k"
+    assert json.loads((folder / "orthohash-6.json").read_text())["map"] == first["map"]
+    assert json.loads((folder / "orthohash_ep2-6.json").read_text())["map"] == longer["map"]
+    assert reproduce(["orthohash"], [6], data=data, profile="smoke", progress=False,
+                     skip_existing=True, epochs=2) == []
+
+
 def test_paper_numbers_are_labelled_by_method_and_bits():
     assert PAPER_MAP["cnnbh"][48] == 0.617 and PAPER_MAP["dpah"][12] == 0.810
     assert "dsh" not in PAPER_MAP and "orthohash" not in PAPER_MAP
@@ -79,3 +94,9 @@ def test_bad_arguments(smoke_data):
         main(["--methods", "nope"])
     with pytest.raises(SystemExit):
         main(["--bits", "0"])
+    with pytest.raises(ValueError, match="positive integer"):
+        run_method("dsh", 8, data, epochs=0)
+    with pytest.raises(ValueError, match="fitted, not trained"):
+        reproduce(["lsh", "dsh"], [8], data=data, epochs=3)
+    with pytest.raises(SystemExit):
+        main(["--methods", "itq", "--epochs", "5"])
