@@ -21,7 +21,7 @@ import numpy as np
 
 from .analysis import intra_inter_distances, separability
 from .metrics import precision_at_n_curve, precision_recall_curve
-from .profiles import project_root
+from .profiles import project_root, results_dir
 from .results import codes_path, load_codes, load_results
 
 __all__ = ["results_table", "update_readme", "COMPARISON_METHODS", "COMPARISON_BITS",
@@ -82,12 +82,17 @@ def results_table(protocol: str = "cifar10-1k", root: Path | None = None) -> str
     return "\n".join(lines)
 
 
-def runs_table(protocol: str = "cifar10-1k", bits: int = 48, root: Path | None = None) -> str:
+def runs_table(protocol: str = "cifar10-1k", bits: int = 48, profile: str | None = None,
+               root: Path | None = None) -> str:
     """A Markdown table of the repeated runs of :func:`reproduce_runs` at ``bits`` (other seeds,
     other budgets): one row per method and budget, with the mAP@all of each seed, their mean
-    and range. Empty (``""``) when no method was run more than once."""
-    base = root if root is not None else project_root() / "results"
-    rows = reproduce_runs(protocol, bits, root=base)
+    and range. Empty (``""``) when no method was run more than once.
+
+    Reads ``root``, else ``profile``'s results folder when a profile is given, else the
+    committed ``results/`` (as the README table)."""
+    if root is None:
+        root = results_dir(profile) if profile is not None else project_root() / "results"
+    rows = reproduce_runs(protocol, bits, root=root)
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((row["method"], row["budget"]), []).append(row)

@@ -37,10 +37,12 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from torch import nn
 
 from .baselines import LSH, PCAITQ
-from .experiments import ProtocolData, load_protocol
+from .experiments import ProtocolData, Recipe, load_protocol
 from .losses import DSHLoss
+from .models import HashNet
 from .profiles import PROFILES, get_profile, use_profile
 from .recipes import (
     CNNBH_EPOCHS,
@@ -56,10 +58,11 @@ from .recipes import (
 )
 from .report import COMPARISON_BITS
 from .results import codes_path, save_model_results, save_results
-from .training import backbone_features, progress_enabled, select_device
+from .training import History, backbone_features, progress_enabled, select_device
 
-__all__ = ["METHODS", "TRAINED_METHODS", "DEFAULT_BITS", "PAPER_MAP", "FEATURE_BITS", "classifier_features",
-           "result_name", "run_method", "reproduce", "main"]
+__all__ = ["METHODS", "TRAINED_METHODS", "DEFAULT_BITS", "PAPER_MAP", "FEATURE_BITS",
+           "classifier_features", "result_name", "run_method", "train_and_save_hashnet",
+           "reproduce", "main"]
 
 METHODS = ("lsh", "itq", "cnnbh", "dsh", "dpah", "orthohash")
 DEFAULT_BITS = COMPARISON_BITS  # notebook 07 and the README figures show these
@@ -173,13 +176,35 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
         loss_fn = dpah_loss(bits, n_classes, seed=seed)
     else:
         loss_fn = orthohash_loss(bits, n_classes, seed=seed)
+    return train_and_save_hashnet(data, bits, loss_fn, recipe, method=method, name=name,
+                                  latent_bn=latent_bn, seed=seed, device=device,
+                                  progress=progress, paper_map=paper_map,
+                                  network="SmallBackbone + linear hash layer")[2]
+
+
+def train_and_save_hashnet(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe, *,
+                           method: str, name: str | None = None, latent_bn: bool = False,
+                           pretrained: str | None = None, seed: int = 0, device=None,
+                           progress: bool | None = None, paper_map: float | None = None,
+                           **run_info) -> tuple[HashNet, History, dict]:
+    """Train (or load) ``HashNet(bits)`` with ``loss_fn``
+    (:func:`~hashlib_edu.recipes.train_hashnet`, checkpoint named by ``method``) and save its
+    evaluation through the results writer under ``name`` (default: ``method``).
+
+    The record also stores ``repr(loss_fn)`` as ``loss``, the ``backbone`` (``"small"`` or the
+    pretrained network's name), ``latent_bn`` when set, and ``run_info``.
+
+    Returns:
+        ``(model, history, record)``.
+    """
     model, history = train_hashnet(data, bits, loss_fn, recipe, method=method,
-                                   latent_bn=latent_bn, seed=seed, device=device,
-                                   progress=progress)
-    extra = {"latent_bn": True} if latent_bn else {}
-    return save_model_results(model, name, bits, data, history, recipe=recipe,
-                              paper_map=paper_map, seed=seed, loss=repr(loss_fn),
-                              network="SmallBackbone + linear hash layer", **extra)
+                                   latent_bn=latent_bn, pretrained=pretrained, seed=seed,
+                                   device=device, progress=progress)
+    info = {"loss": repr(loss_fn), "backbone": pretrained or "small",
+            **({"latent_bn": True} if latent_bn else {}), **run_info}
+    record = save_model_results(model, name or method, bits, data, history, recipe=recipe,
+                                paper_map=paper_map, seed=seed, **info)
+    return model, history, record
 
 
 def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BITS,

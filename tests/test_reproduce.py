@@ -9,8 +9,18 @@ import pytest
 
 from hashlib_edu.data import make_synthetic
 from hashlib_edu.experiments import load_protocol
+from hashlib_edu.losses import OrthoHashLoss
 from hashlib_edu.profiles import results_dir
-from hashlib_edu.reproduce import METHODS, PAPER_MAP, main, reproduce, result_name, run_method
+from hashlib_edu.recipes import orthohash_recipe
+from hashlib_edu.reproduce import (
+    METHODS,
+    PAPER_MAP,
+    main,
+    reproduce,
+    result_name,
+    run_method,
+    train_and_save_hashnet,
+)
 from hashlib_edu.results import RESULT_KEYS, evaluate_codes, load_codes
 
 
@@ -75,6 +85,19 @@ def test_another_training_budget_is_saved_under_its_own_name(smoke_data):
     assert json.loads((folder / "orthohash_ep2-6.json").read_text())["map"] == longer["map"]
     assert reproduce(["orthohash"], [6], data=data, profile="smoke", progress=False,
                      skip_existing=True, epochs=2) == []
+
+
+def test_train_and_save_hashnet_records_the_loss_and_backbone(smoke_data):
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    loss_fn = OrthoHashLoss(8, 4, margin=0.1)
+    model, history, record = train_and_save_hashnet(
+        data, 8, loss_fn, orthohash_recipe(1), method="orthohash", name="orthohash_m0.1",
+        latent_bn=True, device="cpu", progress=False, note="a test")
+    saved = json.loads((results_dir("smoke") / "cifar10-1k" / "orthohash_m0.1-8.json").read_text())
+    assert saved["map"] == record["map"] and history.epochs == 1
+    assert saved["loss"] == repr(loss_fn) and "margin=0.1" in saved["loss"]
+    assert saved["backbone"] == "small" and saved["latent_bn"] is True
+    assert saved["note"] == "a test" and model.n_bits == 8
 
 
 def test_paper_numbers_are_labelled_by_method_and_bits():
