@@ -112,8 +112,8 @@ def runs_table(protocol: str = "cifar10-1k", bits: int = 48, profile: str | None
         epochs = group[0]["epochs"]
         label = f"{budget} ({epochs} epochs)" if budget == "profile" else budget
         per_seed = ", ".join(f"{r['map']:.3f} (seed {r['seed']})" for r in group)
-        lines.append(f"| {method} | {label} | {per_seed} | {np.mean(maps):.3f} | "
-                     f"{max(maps) - min(maps):.3f} | "
+        spread = f"{max(maps) - min(maps):.3f}" if len(maps) > 1 else "—"
+        lines.append(f"| {method} | {label} | {per_seed} | {np.mean(maps):.3f} | {spread} | "
                      f"{np.mean([r['train_min'] for r in group]):.1f} |")
     return "\n".join(lines)
 
@@ -309,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.print:
         print(results_table(args.protocol))
+        repeated = runs_table(args.protocol)
+        if repeated:
+            print(f"\n{repeated}")
     else:
         print("README.md updated" if update_readme(protocol=args.protocol) else "README.md unchanged")
         for name in comparison_figures(args.protocol):

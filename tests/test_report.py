@@ -108,5 +108,6 @@ def test_runs_table_shows_repeated_runs_only(tmp_path):
     assert f"| {(a + b) / 2:.3f} | {abs(a - b):.3f} | 2.0 |" in row
     assert "| cnnbh |" not in table
     longer = _save("cnnbh_ep120", 48)["map"]
-    assert f"| cnnbh | 120 epochs | {longer:.3f} (seed 0) |" in runs_table("toy", 48, root=root)
+    assert (f"| cnnbh | 120 epochs | {longer:.3f} (seed 0) | {longer:.3f} | — |"
+            in runs_table("toy", 48, root=root))
     assert runs_table("toy", 12, root=root) == ""
