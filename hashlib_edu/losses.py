@@ -81,8 +81,8 @@ def _positive(value: float, name: str, allow_zero: bool = False) -> float:
 
 
 def _sizes(n_bits: int, n_classes: int | None = None) -> tuple[int, int | None]:
-    """``(int(n_bits), int(n_classes))``, checked: at least one bit and (when given) two
-    classes."""
+    """``(int(n_bits), int(n_classes))`` (``n_classes`` stays ``None`` when not given),
+    checked: at least one bit and two classes."""
     bits, classes = int(n_bits), None if n_classes is None else int(n_classes)
     if bits < 1 or (classes is not None and classes < 2):
         need = "n_bits >= 1" + ("" if classes is None else " and n_classes >= 2")

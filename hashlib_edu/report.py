@@ -86,13 +86,14 @@ def runs_table(protocol: str = "cifar10-1k", bits: int = 48, profile: str | None
                root: Path | None = None) -> str:
     """A Markdown table of the repeated runs of :func:`reproduce_runs` at ``bits`` (other seeds,
     other budgets): one row per method and budget, with the mAP@all of each seed, their mean
-    and range. Empty (``""``) when no method was run more than once.
+    and range; the methods with only their seed-0 run on the profile's schedule are left out
+    (``""`` when that is all of them).
 
-    Reads ``root``, else ``profile``'s results folder when a profile is given, else the
-    committed ``results/`` (as the README table)."""
+    Reads ``root``, else ``profile``'s results folder when a profile is given (that profile's
+    runs only), else every run in the committed ``results/`` (as the README table)."""
     if root is None:
         root = results_dir(profile) if profile is not None else project_root() / "results"
-    rows = reproduce_runs(protocol, bits, root=root)
+    rows = reproduce_runs(protocol, bits, profile=profile, root=root)
     groups: dict[tuple[str, str], list[dict]] = {}
     for row in rows:
         groups.setdefault((row["method"], row["budget"]), []).append(row)
@@ -110,7 +111,7 @@ def runs_table(protocol: str = "cifar10-1k", bits: int = 48, profile: str | None
             continue
         maps = [r["map"] for r in group]
         epochs = group[0]["epochs"]
-        label = f"{budget} ({epochs} epochs)" if budget == "profile" else budget
+        label = f"{budget} ({epochs} epochs)" if budget == "profile" and epochs else budget
         per_seed = ", ".join(f"{r['map']:.3f} (seed {r['seed']})" for r in group)
         spread = f"{max(maps) - min(maps):.3f}" if len(maps) > 1 else "—"
         lines.append(f"| {method} | {label} | {per_seed} | {np.mean(maps):.3f} | {spread} | "
@@ -166,25 +167,36 @@ def reproduce_runs(protocol: str = "cifar10-1k", bits: int = 48, profile: str | 
     saved, whatever its seed and budget: the committed ``<method>`` results and the
     ``<method>_seed<seed>`` / ``<method>_ep<epochs>`` ones written by ``--seed`` / ``--epochs``.
 
+    Args:
+        profile: keep only the runs recorded under this profile (``quick`` and ``paper`` share
+            ``results/``); ``None`` keeps every run found.
+
     Returns:
         One dict per run, sorted: ``method`` (e.g. ``"dpah"``), ``seed``, ``budget``
         (``"profile"`` for the profile's schedule, else ``"<epochs> epochs"``), ``epochs``
-        (as trained; ``None`` for LSH/ITQ), ``map`` and ``train_min``.
+        (as trained; ``None`` for LSH/ITQ), ``map`` and ``train_min`` (for LSH/ITQ with the
+        feature network's training).
     """
     pattern = re.compile(rf"^({'|'.join(COMPARISON_METHODS)})(?:_ep(\d+))?(?:_seed(\d+))?$")
     rows = []
     for r in load_results(protocol, profile=profile, root=root):
         match = pattern.match(r["method"])
-        if match is None or r["bits"] != bits:
+        if match is None or r["bits"] != bits or (profile is not None
+                                                   and r.get("profile") != profile):
             continue
         method, epochs, seed = match.groups()
         rows.append({"method": method, "seed": int(seed or 0),
                      "budget": "profile" if epochs is None else f"{int(epochs)} epochs",
                      "epochs": r.get("epochs"), "map": r["map"],
-                     "train_min": (r.get("train_seconds") or 0) / 60})
+                     "train_min": ((r.get("train_seconds") or 0)
+                                   + (r.get("feature_train_seconds") or 0)) / 60})
     order = list(COMPARISON_METHODS)
-    return sorted(rows, key=lambda row: (order.index(row["method"]), row["budget"] != "profile",
-                                         row["epochs"] or 0, row["seed"]))
+
+    def budget_epochs(row: dict) -> int:  # the profile's schedule first, then by epochs
+        return 0 if row["budget"] == "profile" else int(row["budget"].split()[0])
+
+    return sorted(rows, key=lambda row: (order.index(row["method"]), budget_epochs(row),
+                                         row["seed"]))
 
 
 def comparison_map_vs_bits(records: dict, ax=None, save: str | None = None):

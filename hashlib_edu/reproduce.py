@@ -23,7 +23,8 @@ Every method uses the course's shared small backbone (the CNNBH convolutional st
 
 For each (method, bits) the results writer stores ``results/<protocol>/<method>-<bits>.json``
 and the codes (``<method>_seed<seed>`` for ``--seed`` other than 0, ``<method>_ep<epochs>`` for
-an ``--epochs`` budget other than the profile's: the committed results are never overwritten). A trained model is a checkpoint in ``checkpoints/`` (named by method, bits,
+an ``--epochs`` budget other than the profile's, so the committed results stay as they are).
+A trained model is a checkpoint in ``checkpoints/`` (named by method, bits,
 recipe and loss): a finished one is loaded, an interrupted one resumes, so re-running the
 command after an interruption picks up where it stopped. The notebooks use the same
 functions, so a model trained by a notebook is reused here and vice versa.
@@ -96,14 +97,22 @@ def _paper(method: str, bits: int, protocol: str) -> float | None:
     return PAPER_MAP.get(method, {}).get(bits) if protocol == "cifar10-1k" else None
 
 
-#: The methods that are trained (and so take an ``epochs`` override); LSH and ITQ are fitted.
-TRAINED_METHODS = ("cnnbh", "dsh", "dpah", "orthohash")
+#: The methods that are trained (and so take an ``epochs`` override), with their epochs per
+#: profile; LSH and ITQ are fitted.
+TRAINED_METHODS = {"cnnbh": CNNBH_EPOCHS, "dsh": HASHNET_EPOCHS, "dpah": ORTHOHASH_EPOCHS,
+                   "orthohash": ORTHOHASH_EPOCHS}
+
+
+def _budget(method: str, profile: str, epochs: int | None) -> int | None:
+    """``epochs``, or ``None`` when it is the profile's own schedule for ``method``."""
+    return None if epochs == TRAINED_METHODS.get(method, {}).get(profile) else epochs
 
 
 def result_name(method: str, seed: int = 0, epochs: int | None = None) -> str:
     """The name a method's results are saved under: ``method`` for seed 0 and the profile's
-    epochs (the committed results); ``<method>_ep<epochs>`` for another training budget and
-    ``..._seed<seed>`` for another seed, so that neither ever overwrites them."""
+    schedule (``epochs=None``; the committed results); ``<method>_ep<epochs>`` for another
+    training budget and ``..._seed<seed>`` for another seed, so that neither overwrites them
+    (within one profile's results folder: ``quick`` and ``paper`` share ``results/``)."""
     name = method if epochs is None else f"{method}_ep{int(epochs)}"
     return name if int(seed) == 0 else f"{name}_seed{int(seed)}"
 
@@ -132,13 +141,14 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
             here when ``None``).
         epochs: ``None`` (the profile's schedule) or the number of epochs to train a
             :data:`TRAINED_METHODS` model for, with the same recipe (the one-cycle schedule
-            stretched to it).
+            stretched to it); the profile's own number counts as ``None``.
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}.")
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 1:
         raise ValueError(f"bits must be a positive integer; got {bits!r}.")
     _check_epochs([method], epochs)
+    epochs = _budget(method, data.profile, epochs)
     paper_map = _paper(method, bits, data.protocol)
     name = result_name(method, seed, epochs)
     if method in ("lsh", "itq"):
@@ -158,17 +168,15 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
                             profile=data.profile, device="cpu", seed=seed, paper_map=paper_map,
                             hasher=repr(hasher), **info)
     if method == "cnnbh":
-        recipe = cnnbh_recipe(epochs or CNNBH_EPOCHS[data.profile])
+        recipe = cnnbh_recipe(epochs or TRAINED_METHODS[method][data.profile])
         model, history = train_cnnbh(data, bits, recipe, seed=seed, device=device,
                                      progress=progress)
         return save_model_results(model, name, bits, data, history, recipe=recipe,
                                   paper_map=paper_map, seed=seed)
     # one target per class (DPAH, OrthoHash): the classifier's SGD recipe and BN on the latent
     latent_bn = method in ("orthohash", "dpah")
-    if latent_bn:
-        recipe = orthohash_recipe(epochs or ORTHOHASH_EPOCHS[data.profile])
-    else:
-        recipe = hashnet_recipe(epochs or HASHNET_EPOCHS[data.profile])
+    make_recipe = orthohash_recipe if latent_bn else hashnet_recipe
+    recipe = make_recipe(epochs or TRAINED_METHODS[method][data.profile])
     n_classes = len(data.dataset.classes)
     if method == "dsh":
         loss_fn = DSHLoss(bits, alpha=0.01)
@@ -232,7 +240,8 @@ def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BI
     show = progress_enabled() if progress is None else progress
     jobs = [(m, b) for m in methods for b in bits
             if not (skip_existing
-                    and codes_path(data.protocol, result_name(m, seed, epochs), b,
+                    and codes_path(data.protocol,
+                                   result_name(m, seed, _budget(m, data.profile, epochs)), b,
                                    data.profile).is_file())]
     features = None
     records = []

@@ -111,3 +111,32 @@ def test_runs_table_shows_repeated_runs_only(tmp_path):
     assert (f"| cnnbh | 120 epochs | {longer:.3f} (seed 0) | {longer:.3f} | — |"
             in runs_table("toy", 48, root=root))
     assert runs_table("toy", 12, root=root) == ""
+
+
+def test_update_readme_adds_the_repeated_runs_table(tmp_path, monkeypatch):
+    import hashlib_edu.report as report
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{BEGIN}\nold\n{END}\n")
+    monkeypatch.setattr(report, "results_table", lambda protocol: "MAIN")
+    monkeypatch.setattr(report, "runs_table", lambda protocol: "RUNS")
+    update_readme(readme, "toy", also=())
+    assert readme.read_text() == f"intro\n{BEGIN}\nMAIN\n\nRUNS\n{END}\n"
+    monkeypatch.setattr(report, "runs_table", lambda protocol: "")  # no repeated runs
+    update_readme(readme, "toy", also=())
+    assert readme.read_text() == f"intro\n{BEGIN}\nMAIN\n{END}\n"
+
+
+def test_reproduce_runs_orders_budgets_labels_fitted_methods_and_filters_profiles(tmp_path):
+    root = tmp_path / "output" / "results"
+    for i, name in enumerate(("orthohash_ep120", "orthohash_ep80", "orthohash", "lsh",
+                              "lsh_seed1")):
+        _save(name, 48, seed=i)
+    rows = reproduce_runs("toy", 48, root=root)
+    assert [(r["method"], r["budget"]) for r in rows] == [
+        ("lsh", "profile"), ("lsh", "profile"), ("orthohash", "profile"),
+        ("orthohash", "80 epochs"), ("orthohash", "120 epochs")]
+    table = runs_table("toy", 48, root=root)
+    assert "| lsh | profile | " in table  # no "(None epochs)" for a fitted method
+    assert len(reproduce_runs("toy", 48, profile="smoke", root=root)) == 5
+    assert reproduce_runs("toy", 48, profile="quick", root=root) == []

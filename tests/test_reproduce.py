@@ -85,6 +85,15 @@ def test_another_training_budget_is_saved_under_its_own_name(smoke_data):
     assert json.loads((folder / "orthohash_ep2-6.json").read_text())["map"] == longer["map"]
     assert reproduce(["orthohash"], [6], data=data, profile="smoke", progress=False,
                      skip_existing=True, epochs=2) == []
+    # the profile's own schedule (smoke: 1 epoch) is no other budget
+    again = run_method("orthohash", 6, data, device="cpu", progress=False, epochs=1)
+    assert again["method"] == "orthohash" and again["map"] == first["map"]
+    assert reproduce(["orthohash"], [6], data=data, profile="smoke", progress=False,
+                     skip_existing=True, epochs=1) == []
+    # every trained method's recipe takes the budget
+    for method in ("cnnbh", "dsh"):
+        record = run_method(method, 6, data, device="cpu", progress=False, epochs=2)
+        assert record["method"] == f"{method}_ep2" and record["epochs"] == 2
 
 
 def test_train_and_save_hashnet_records_the_loss_and_backbone(smoke_data):

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from IPython.display import Markdown, display
 from sklearn.manifold import TSNE
 
 from hashlib_edu.analysis import intra_inter_distances, recompute_bn_statistics, separability
@@ -48,8 +49,9 @@ from hashlib_edu.recipes import (
     choose_backbone,
     orthohash_loss,
     orthohash_recipe,
-    train_hashnet,
 )
+from hashlib_edu.report import runs_table
+from hashlib_edu.reproduce import train_and_save_hashnet
 from hashlib_edu.results import codes_path, load_codes, load_results, save_model_results
 from hashlib_edu.targets import (
     bernoulli_targets,
@@ -310,15 +312,12 @@ def ortho_loss(bits: int, **kwargs) -> OrthoHashLoss:
 print("headline settings:", ORTHOHASH_SETTINGS, "->", orthohash_loss(48, N_CLASSES, seed=SEED))
 
 
-def train_and_save(method: str, bits: int, loss_fn: OrthoHashLoss, recipe) -> tuple:
+def train_and_save(name: str, bits: int, loss_fn: OrthoHashLoss, recipe) -> tuple:
     """Train (or load the finished checkpoint of) HashNet + BN with ``loss_fn``; save the
-    evaluation through the results writer under ``method``. Returns (model, history, record)."""
-    model, history = train_hashnet(data, bits, loss_fn, recipe, method="orthohash",
-                                   latent_bn=True, pretrained=PRETRAINED, seed=SEED,
-                                   device=DEVICE)
-    record = save_model_results(model, method, bits, data, history, recipe=recipe, seed=SEED,
-                                loss=repr(loss_fn), latent_bn=True, backbone=BACKBONE)
-    return model, history, record
+    evaluation through the results writer under ``name``. Returns (model, history, record)."""
+    return train_and_save_hashnet(data, bits, loss_fn, recipe, method="orthohash", name=name,
+                                  latent_bn=True, pretrained=PRETRAINED, seed=SEED,
+                                  device=DEVICE)
 
 
 # %% [markdown]
@@ -378,6 +377,8 @@ for name, maps in others.items():
         diff = results[bits]["map"] - maps[bits]
         print(f"vs {name} at {bits} bits: OrthoHash {results[bits]['map']:.3f}, {name} "
               f"{maps[bits]:.3f} ({'above' if diff > 0 else 'not above'}, {diff:+.3f})")
+repeated = runs_table("cifar10-1k", TARGET_BITS, profile=PROFILE)
+display(Markdown(repeated or "_No other seeds or budgets in this profile's results yet._"))
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -677,7 +678,11 @@ summary.set_index("variant").round(3)
 #   from scratch on 5,000 JPEG images for a CPU budget; the paper fine-tunes pretrained AlexNet
 #   on other datasets and gives no CIFAR-10 number. The cells under the headline table print
 #   whether the 0.70 target at 48 bits was reached and how OrthoHash compares with the other
-#   course methods found in `results/`.
+#   course methods found in `results/`. In the committed run it was not: 0.619 at 48 bits,
+#   0.605–0.619 over three seeds, and 0.624 when trained for 100 epochs instead of 60 (the
+#   repeated-runs table). More epochs do not close a gap of 0.08 — the backbone and the 5,000
+#   training images do not allow it. Over those seeds OrthoHash ties CNNBH (means 0.612 and
+#   0.613), and DPAH is ahead of both on every seed (notebook 07).
 # * **Fig. 3**: with pre-defined targets the intra-class histogram piles up near 0 and the
 #   inter-class one near $K/2$; the separability printed above is the gap between their means.
 # * **Ablations** use a shorter schedule and one seed: read differences of about 0.01 as ties.
