@@ -178,25 +178,21 @@ def reproduce_runs(protocol: str = "cifar10-1k", bits: int = 48, profile: str | 
         feature network's training).
     """
     pattern = re.compile(rf"^({'|'.join(COMPARISON_METHODS)})(?:_ep(\d+))?(?:_seed(\d+))?$")
-    rows = []
+    order = list(COMPARISON_METHODS)
+    keyed = []  # (course order, budget epochs -- 0 for the profile's schedule, seed), row
     for r in load_results(protocol, profile=profile, root=root):
         match = pattern.match(r["method"])
         if match is None or r["bits"] != bits or (profile is not None
                                                    and r.get("profile") != profile):
             continue
-        method, epochs, seed = match.groups()
-        rows.append({"method": method, "seed": int(seed or 0),
-                     "budget": "profile" if epochs is None else f"{int(epochs)} epochs",
-                     "epochs": r.get("epochs"), "map": r["map"],
-                     "train_min": ((r.get("train_seconds") or 0)
-                                   + (r.get("feature_train_seconds") or 0)) / 60})
-    order = list(COMPARISON_METHODS)
-
-    def budget_epochs(row: dict) -> int:  # the profile's schedule first, then by epochs
-        return 0 if row["budget"] == "profile" else int(row["budget"].split()[0])
-
-    return sorted(rows, key=lambda row: (order.index(row["method"]), budget_epochs(row),
-                                         row["seed"]))
+        method, budget, seed = match.group(1), int(match.group(2) or 0), int(match.group(3) or 0)
+        keyed.append(((order.index(method), budget, seed), {
+            "method": method, "seed": seed,
+            "budget": f"{budget} epochs" if budget else "profile",
+            "epochs": r.get("epochs"), "map": r["map"],
+            "train_min": ((r.get("train_seconds") or 0)
+                          + (r.get("feature_train_seconds") or 0)) / 60}))
+    return [row for _, row in sorted(keyed, key=lambda item: item[0])]
 
 
 def comparison_map_vs_bits(records: dict, ax=None, save: str | None = None):

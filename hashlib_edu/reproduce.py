@@ -43,6 +43,7 @@ from torch import nn
 from .baselines import LSH, PCAITQ
 from .experiments import ProtocolData, Recipe, load_protocol
 from .losses import DSHLoss
+from .metrics import _positive_int
 from .models import HashNet
 from .profiles import PROFILES, get_profile, use_profile
 from .recipes import (
@@ -120,9 +121,7 @@ def result_name(method: str, seed: int = 0, epochs: int | None = None) -> str:
 def _check_epochs(methods: Sequence[str], epochs: int | None) -> None:
     if epochs is None:
         return
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer (or None for the profile's "
-                         f"schedule); got {epochs!r}.")
+    _positive_int(epochs, "epochs")
     fitted = [m for m in methods if m not in TRAINED_METHODS]
     if fitted:
         raise ValueError(f"epochs applies to the trained methods ({', '.join(TRAINED_METHODS)})"
@@ -145,8 +144,7 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}.")
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits < 1:
-        raise ValueError(f"bits must be a positive integer; got {bits!r}.")
+    _positive_int(bits, "bits")
     _check_epochs([method], epochs)
     epochs = _budget(method, data.profile, epochs)
     paper_map = _paper(method, bits, data.protocol)
