@@ -1,12 +1,88 @@
 """hashlib_edu: a hands-on course on deep hashing for image retrieval.
 
-Modules, bottom to top: ``codes``, ``data``, ``metrics``, ``index`` (pure, no networks);
-``models``, ``losses``, ``targets``, ``baselines``, ``features``; ``transforms``,
-``training``, ``experiments``; ``results``, ``plots``; ``course`` (the notebook runner).
+Modules, bottom to top (each imports only modules above it in this list):
+
+Shared core
+    ``profiles``   run profiles (smoke / quick / paper) and where outputs go;
+    ``data``       CIFAR-10 in memory, the retrieval protocols (``load_protocol``), the
+                   validation split settings are chosen on;
+    ``codes``      binary codes: signs, packing, the quantization error, code constructions
+                   (Bernoulli, Hadamard) with large distances;
+    ``metrics``    Hamming distance, mAP (stable and tie-aware), P@H<=2, PR curves, P@N;
+    ``index``      exact Hamming search (``HammingIndex``) and one query's ranked list;
+    ``backbones``  the small CIFAR backbone, backbone + code layer, pretrained backbones;
+    ``training``   batch transforms, ``BatchLoader``, ``fit``, ``encode``, recipes and
+                   checkpointed training;
+    ``losses``     what every method's loss shares: labels and pair similarity, input
+                   checks, the ``HashingLoss`` base;
+    ``results``    the results writer and reader (``results/<protocol>/*.json`` + codes);
+    ``features``   hand-crafted image features (pixels, GIST-like, HOG) for the baselines;
+    ``analysis``   code-space diagnostics (intra/inter-class distances, BatchNorm statistics);
+    ``plots``      every figure of the course.
+Methods (``hashlib_edu.methods``; each imports only the core)
+    ``baselines`` (LSH, PCA-ITQ, CCA-ITQ, KSH), ``cnnbh``, ``dsh``, ``dpah``, ``orthohash``.
+On top
+    ``exercises``  checkers for the notebooks' exercises, with mistake-specific hints;
+    ``explorer``   the interactive retrieval explorer of notebook 07;
+    ``report``     reads results, writes the README tables and comparison figures;
+    ``reproduce``  the command line that trains and evaluates every method (one registry);
+    ``course``     runs the notebooks under a profile.
+
+The names a notebook uses every time (set-up, data, training, evaluation) are importable
+from the package itself, e.g. ``from hashlib_edu import load_protocol, encode``.
 """
 
 __version__ = "0.1.0"
 
-#: The course repository: the one place its address is written (notebook badges and the
-#: Colab install cell are generated from it by ``tools/nbbuild.py``).
+#: The course repository: the one place its address is written (the notebooks' Colab badges
+#: and install cells point to it).
 REPO_URL = "https://github.com/hashlib-edu/hashlib_edu"
+
+from .backbones import BackboneWithCodeLayer, SmallBackbone, count_parameters  # noqa: E402
+from .codes import (  # noqa: E402
+    bernoulli_targets,
+    concatenate_codes,
+    hadamard_targets,
+    min_hamming_distance,
+    sign,
+)
+from .data import CIFAR10_CLASSES, load_protocol, validation_split  # noqa: E402
+from .index import HammingIndex, retrieve  # noqa: E402
+from .metrics import (  # noqa: E402
+    euclidean_precision_at_n,
+    hamming_distance,
+    mean_average_precision,
+    precision_at_n_curve,
+    precision_recall_curve,
+    precision_within_radius,
+)
+from .profiles import use_profile  # noqa: E402
+from .results import (  # noqa: E402
+    codes_path,
+    evaluate_codes,
+    load_codes,
+    load_results,
+    save_model_results,
+    save_results,
+)
+from .training import (  # noqa: E402
+    Recipe,
+    backbone_features,
+    choose_backbone,
+    embed,
+    encode,
+    seed_everything,
+    select_device,
+    train_with_code_layer,
+)
+
+__all__ = [
+    "REPO_URL", "BackboneWithCodeLayer", "SmallBackbone", "count_parameters",
+    "bernoulli_targets", "concatenate_codes", "hadamard_targets", "min_hamming_distance", "sign", "CIFAR10_CLASSES", "load_protocol", "validation_split",
+    "HammingIndex", "retrieve", "euclidean_precision_at_n", "hamming_distance",
+    "mean_average_precision", "precision_at_n_curve", "precision_recall_curve",
+    "precision_within_radius", "use_profile", "codes_path", "evaluate_codes", "load_codes",
+    "load_results", "save_model_results", "save_results", "Recipe", "backbone_features",
+    "choose_backbone", "embed", "encode", "seed_everything", "select_device",
+    "train_with_code_layer",
+]

@@ -20,9 +20,9 @@ import torch
 from torch import nn
 
 from .codes import as_numpy, check_binary
-from .labels import similarity_matrix
+from .losses import similarity_matrix
 from .metrics import hamming_distance
-from .transforms import prepare
+from .training import prepare
 
 __all__ = ["intra_inter_distances", "separability", "bn_layers", "recompute_bn_statistics"]
 
@@ -37,7 +37,7 @@ def intra_inter_distances(
     split by whether the two items are similar.
 
     Two items are *similar* (an intra-class pair) when they share a label, as everywhere in
-    the course (:func:`hashlib_edu.labels.similarity_matrix`). With ``n`` items there are
+    the course (:func:`hashlib_edu.losses.similarity_matrix`). With ``n`` items there are
     ``n (n - 1) / 2`` pairs; the ``(n, n)`` distance matrix is built at once with
     :func:`hashlib_edu.metrics.hamming_distance`, so keep ``max_items`` in the low
     thousands (2,000 items: 2.0 M pairs, a 16 MB matrix).
@@ -90,7 +90,7 @@ def bn_layers(model: nn.Module, which: str = "latent") -> list[nn.modules.batchn
 
     Args:
         which: ``"latent"`` - only ``model.latent_bn`` (the "+BN" layer on the codes of a
-            :class:`hashlib_edu.models.HashNet`); ``"all"`` - every BatchNorm layer.
+            :class:`hashlib_edu.backbones.BackboneWithCodeLayer`); ``"all"`` - every BatchNorm layer.
     """
     if which == "latent":
         layer = getattr(model, "latent_bn", None)
@@ -133,7 +133,7 @@ def recompute_bn_statistics(model: nn.Module, images: Any, batch_size: int = 500
         model: a trained model with ``embed`` or ``forward`` on normalized ``(n, 3, h, w)``
             batches; it is **not** modified (deep-copied first).
         images: ``(n, h, w, 3)`` uint8 images (numpy or torch), e.g. the database;
-            normalized with :func:`hashlib_edu.transforms.prepare` (no augmentation).
+            normalized with :func:`hashlib_edu.training.prepare` (no augmentation).
         batch_size: images per forward pass (>= 2: train-mode BN needs two values).
         layers: ``"latent"`` (default) re-estimates only the BN layer on the codes - the
             paper's fix, which leaves the features the hash layer was trained on

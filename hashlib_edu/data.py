@@ -11,6 +11,10 @@ so a protocol split is the same whichever source the pixels came from:
    (as in the course's offline tarball, a JPEG copy of the official images),
 4. else a torchvision download into ``<root>`` (needs internet).
 
+It also holds the protocols' splits as in-memory :class:`ProtocolData`
+(:func:`load_protocol`, with small subsets under the ``smoke`` profile) and the
+class-balanced :func:`validation_split` of a training set that settings are chosen on.
+
 This module is pure numpy/PIL: no networks, no torch at import time.
 """
 
@@ -26,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .profiles import get_profile
+
 __all__ = [
     "CIFAR10_CLASSES",
     "PROTOCOLS",
@@ -35,7 +41,12 @@ __all__ = [
     "load_cifar10",
     "load_image_folder",
     "split",
+    "validation_split",
+    "ProtocolData",
+    "load_protocol",
     "make_synthetic",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
 ]
 
 CIFAR10_CLASSES: tuple[str, ...] = (
@@ -45,6 +56,9 @@ CIFAR10_CLASSES: tuple[str, ...] = (
 N_TRAIN, N_TEST = 50_000, 10_000
 CACHE_NAME = "cifar10-hashlib_edu.npz"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+#: Channel statistics of the official CIFAR-10 training set (the JPEG copy differs by < 0.01).
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 PROTOCOLS: dict[str, str] = {
     "cifar10-1k": "CNNBH/DPAH: 100 queries per class from all 60,000 images; 500 training "
@@ -380,6 +394,126 @@ def split(labels: np.ndarray, protocol: str, seed: int = 0,
         return np.arange(n_train, len(labels), dtype=np.int64), t, t.copy()
     raise ValueError(f"Unknown protocol {protocol!r}. Known protocols: "
                      + "; ".join(f"{k!r} ({v})" for k, v in PROTOCOLS.items()))
+
+
+def validation_split(train: np.ndarray, labels: np.ndarray, seed: int = 0,
+                     fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Split the training indices ``train`` into ``(train, validation)``: disjoint,
+    class-balanced (``round(fraction * n_c)`` of each class's ``n_c`` training images, at
+    least one, go to validation), deterministic given ``seed``, both sorted.
+
+    Settings are chosen on the validation part (its images as queries against the remaining
+    training images), never on the protocol's queries.
+
+    Args:
+        train: ``(n,)`` int indices into ``labels`` (a protocol's training set).
+        labels: ``(N,)`` class ids of the whole dataset.
+        seed: random seed of the draw.
+        fraction: share of each class held out, in ``(0, 1)``.
+
+    Returns:
+        ``(train, validation)`` int64 index arrays.
+    """
+    train = np.asarray(train)
+    labels = np.asarray(labels)
+    if train.ndim != 1 or not np.issubdtype(train.dtype, np.integer):
+        raise ValueError("train must be a 1-D array of integer indices into labels.")
+    if len(np.unique(train)) != len(train):
+        raise ValueError("train holds repeated indices; pass each training image once.")
+    if len(train) and (train.min() < 0 or train.max() >= len(labels)):
+        raise ValueError(f"train indexes outside labels (length {len(labels)}).")
+    fraction = float(fraction)
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must lie strictly between 0 and 1; got {fraction}.")
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels[train]):
+        idx = np.sort(train[labels[train] == c])
+        if len(idx) < 2:
+            raise ValueError(f"class {c} has {len(idx)} training image(s); need at least 2 "
+                             "to hold one out for validation.")
+        n_val = min(max(1, round(fraction * len(idx))), len(idx) - 1)
+        held.append(rng.permutation(idx)[:n_val])
+    validation = np.sort(np.concatenate(held)).astype(np.int64) if held else np.zeros(0, np.int64)
+    rest = np.setdiff1d(train, validation).astype(np.int64)
+    return rest, validation
+
+
+#: Sizes of the tiny ``smoke`` subsets (CI runs notebooks in seconds).
+SMOKE_SIZES = {"query": 100, "train": 500, "database": 2000}
+
+
+@dataclass
+class ProtocolData:
+    """One protocol's split of an in-memory dataset.
+
+    Attributes:
+        dataset: all images and labels (``dataset.images (N, 32, 32, 3)`` uint8).
+        protocol: protocol name, e.g. ``"cifar10-1k"``.
+        query_idx, train_idx, db_idx: int64 indices into ``dataset``.
+        profile: the profile these indices were made for (``smoke`` subsamples).
+    """
+
+    dataset: ImageDataset
+    protocol: str
+    query_idx: np.ndarray
+    train_idx: np.ndarray
+    db_idx: np.ndarray
+    profile: str
+    seed: int = 0
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.dataset.labels
+
+    def images(self, part: str) -> np.ndarray:
+        """uint8 images of ``"query"``, ``"train"`` or ``"database"``."""
+        return self.dataset.images[self._idx(part)]
+
+    def part_labels(self, part: str) -> np.ndarray:
+        return self.dataset.labels[self._idx(part)]
+
+    def _idx(self, part: str) -> np.ndarray:
+        parts = {"query": self.query_idx, "train": self.train_idx, "database": self.db_idx}
+        if part not in parts:
+            raise ValueError(f"part must be one of {sorted(parts)}; got {part!r}.")
+        return parts[part]
+
+    @property
+    def split(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.query_idx, self.train_idx, self.db_idx
+
+    def sizes(self) -> dict[str, int]:
+        return {"query": len(self.query_idx), "train": len(self.train_idx),
+                "database": len(self.db_idx)}
+
+
+def _subsample(idx: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Class-balanced subsample of ``n`` indices (sorted)."""
+    if len(idx) <= n:
+        return idx
+    classes = np.unique(labels[idx])
+    per = max(n // len(classes), 1)
+    picked = [rng.permutation(idx[labels[idx] == c])[:per] for c in classes]
+    return np.sort(np.concatenate(picked))
+
+
+def load_protocol(protocol: str = "cifar10-1k", profile: str | None = None, seed: int = 0,
+                  dataset: ImageDataset | None = None, root=None) -> ProtocolData:
+    """CIFAR-10 (or ``dataset``) split by ``protocol``; under ``smoke``, small class-balanced
+    subsets (100 queries, 500 training, 2,000 database images) so CI runs in seconds."""
+    profile = get_profile(profile)
+    ds = dataset if dataset is not None else load_cifar10(root)
+    q, t, db = split(ds.labels, protocol, seed=seed, n_train=ds.n_train)
+    if profile == "smoke":
+        rng = np.random.default_rng(seed)
+        q = _subsample(q, ds.labels, SMOKE_SIZES["query"], rng)
+        t = _subsample(t, ds.labels, SMOKE_SIZES["train"], rng)
+        db = np.union1d(t, _subsample(np.setdiff1d(db, t), ds.labels,
+                                      SMOKE_SIZES["database"] - len(t), rng))
+        if protocol == "cifar10-dsh":
+            db = t.copy()
+    return ProtocolData(ds, protocol, q, t, db, profile, seed)
 
 
 # ----------------------------------------------------------------- synthetic

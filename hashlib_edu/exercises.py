@@ -2,12 +2,12 @@
 
 Each checker runs the student's function on a few fixed random inputs (a private
 seeded generator, so the cases are the same every time), compares it with the
-reference implementation in :mod:`hashlib_edu.losses`, prints a friendly verdict
-with a hint when it can guess the mistake, and returns ``True``/``False``.
+reference implementation in its method module (:mod:`hashlib_edu.methods.dsh`, ...), prints a
+friendly verdict with a hint when it can guess the mistake, and returns ``True``/``False``.
 
     >>> from hashlib_edu.exercises import check_dsh_loss
     >>> check_dsh_loss(my_dsh_loss)          # doctest: +SKIP
-    All 5 cases match hashlib_edu.losses.dsh_loss. Well done!
+    All 5 cases match hashlib_edu.methods.dsh.dsh_loss. Well done!
     True
 """
 
@@ -19,14 +19,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from hashlib_edu.labels import similarity_matrix
-from hashlib_edu.losses import (
-    dpah_inter_bound,
-    dpah_inter_hinge,
-    dsh_loss,
-    dsh_regularizer,
-    pairwise_squared_distances,
-)
+from .backbones import count_parameters
+from .losses import dsh_regularizer, pairwise_squared_distances, similarity_matrix
+from .methods.cnnbh import CNNBHNet
+from .methods.dpah import dpah_inter_bound, dpah_inter_hinge
+from .methods.dsh import dsh_loss
 
 __all__ = ["check_dsh_loss", "check_dpah_bound"]
 
@@ -117,7 +114,7 @@ def _dsh_mistakes(x: torch.Tensor, y: torch.Tensor, alpha: float, margin: float)
 
 
 def check_dsh_loss(student_fn: Callable[..., Any]) -> bool:
-    """Check a student's DSH loss against :func:`hashlib_edu.losses.dsh_loss`.
+    """Check a student's DSH loss against :func:`hashlib_edu.methods.dsh.dsh_loss`.
 
     The student's function is called as ``student_fn(outputs, labels, alpha, margin)``
     with ``outputs`` a ``(n, k)`` float64 tensor, ``labels`` ``(n,)`` int64 class ids,
@@ -144,7 +141,7 @@ def check_dsh_loss(student_fn: Callable[..., Any]) -> bool:
                      if _close(value, v.reshape(()))), "compare term by term with the equation.")
         return _report(False, len(cases), "", f"{case}: expected {float(expected):.6f}, got "
                        f"{float(value):.6f}. Hint: {hint}")
-    return _report(True, len(cases), "hashlib_edu.losses.dsh_loss", "")
+    return _report(True, len(cases), "hashlib_edu.methods.dsh.dsh_loss", "")
 
 
 # --------------------------------------------------------------------------- DPAH
@@ -165,7 +162,7 @@ def _dpah_cases() -> list[tuple[str, torch.Tensor, torch.Tensor, float]]:
 
 
 def check_dpah_bound(student_fn: Callable[..., Any]) -> bool:
-    """Check a student's DPAH inter-class bound against :func:`hashlib_edu.losses.dpah_inter_bound`.
+    """Check a student's DPAH inter-class bound against :func:`hashlib_edu.methods.dpah.dpah_inter_bound`.
 
     The student's function is called as ``student_fn(d_own, d_neg, alpha)`` with
     ``d_own`` the ``(n,)`` distances to each sample's own anchor, ``d_neg`` the
@@ -218,18 +215,16 @@ def check_dpah_bound(student_fn: Callable[..., Any]) -> bool:
         worst = int((value - expected).abs().argmax())
         return _report(False, len(cases), "", f"{case}: sample {worst} should be "
                        f"{float(expected[worst]):.6f}, got {float(value[worst]):.6f}. Hint: {hint}")
-    return _report(True, len(cases), "hashlib_edu.losses.dpah_inter_bound", "")
+    return _report(True, len(cases), "hashlib_edu.methods.dpah.dpah_inter_bound", "")
 
 
 def check_knob_model(model_class: Callable[..., Any], n_bits: int = 48) -> bool:
-    """Check a student's CNNBH knob model (notebook 03) against ``models.CNNBHNet``.
+    """Check a student's CNNBH knob model (notebook 03) against ``methods.cnnbh.CNNBHNet``.
 
     ``model_class(n_bits)`` must build the paper's CIFAR-10 architecture without
     BatchNorm: 125,562 trainable parameters at ``k = 48``, ``forward`` giving ``(n, 10)``
     logits for ``(n, 3, 32, 32)`` images and ``embed`` giving the ``(n, k)`` knob.
     """
-    from hashlib_edu.models import CNNBHNet, count_parameters
-
     reference = CNNBHNet(n_bits, batchnorm=False)
     try:
         model = model_class(n_bits)
@@ -252,4 +247,4 @@ def check_knob_model(model_class: Callable[..., Any], n_bits: int = 48) -> bool:
     if tuple(knob.shape) != (2, n_bits):
         problems.append(f"embed gave shape {tuple(knob.shape)}, expected (2, {n_bits})")
     ok = not problems
-    return _report(ok, 3, "hashlib_edu.models.CNNBHNet", "; ".join(problems))
+    return _report(ok, 3, "hashlib_edu.methods.cnnbh.CNNBHNet", "; ".join(problems))

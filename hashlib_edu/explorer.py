@@ -7,7 +7,7 @@ Pick a method and bit length (any ``results/<protocol>/codes/<method>-<bits>.npz
 (by position, or at random, optionally of one class), and top-k or a Hamming radius: the query
 and its results appear as an image grid, wrong classes framed red, with the distance under each
 image and the precision of the list in the title. The drawing is
-:func:`hashlib_edu.plots.plot_retrieval_grid` on :func:`hashlib_edu.retrieval.retrieve`; this
+:func:`hashlib_edu.plots.plot_retrieval_grid` on :func:`hashlib_edu.index.retrieve`; this
 module only wires widgets to them.
 """
 
@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .data import ImageDataset
+from .index import Retrieval, retrieve
 from .plots import plot_retrieval_grid
 from .results import codes_path, load_codes
-from .retrieval import Retrieval, retrieve
 
 __all__ = ["saved_code_files", "RetrievalExplorer"]
 

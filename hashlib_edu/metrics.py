@@ -49,6 +49,14 @@ import numpy as np
 from .codes import as_numpy, check_binary
 
 __all__ = [
+    "euclidean_precision_at_n",
+    "positive_int",
+    "int_at_least",
+    "parse_codes",
+    "unpacked_bits",
+    "packed_words",
+    "distance_dtype",
+    "distances_into",
     "hamming_distance",
     "mean_average_precision",
     "precision_within_radius",
@@ -80,7 +88,7 @@ def _popcount(words: np.ndarray) -> np.ndarray:
     return _popcount_lut(words)
 
 
-def _parse_codes(codes: Any, n_bits: int | None, name: str) -> tuple[np.ndarray, bool]:
+def parse_codes(codes: Any, n_bits: int | None, name: str) -> tuple[np.ndarray, bool]:
     """Validate codes; return ``(array, packed)``.
 
     Unpacked codes come back as given (values in ``{-1, +1}`` or ``{0, 1}``, checked), packed
@@ -92,7 +100,7 @@ def _parse_codes(codes: Any, n_bits: int | None, name: str) -> tuple[np.ndarray,
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (n, k) of codes; got shape {arr.shape}.")
     if n_bits is not None:
-        n_bits = _positive_int(n_bits, "n_bits")
+        n_bits = positive_int(n_bits, "n_bits")
         width = (n_bits + 7) // 8
         if (
             arr.dtype == np.uint8
@@ -118,16 +126,16 @@ def _parse_codes(codes: Any, n_bits: int | None, name: str) -> tuple[np.ndarray,
     return arr, False
 
 
-def _bits(arr: np.ndarray, packed: bool, n_bits: int) -> np.ndarray:
+def unpacked_bits(arr: np.ndarray, packed: bool, n_bits: int) -> np.ndarray:
     """Parsed codes -> ``(n, n_bits)`` bool bits (``True <=> +1``)."""
     if packed:
         return np.unpackbits(arr, axis=1, count=n_bits).astype(bool)
     return arr > 0
 
 
-def _words(arr: np.ndarray, packed: bool, n_bits: int) -> np.ndarray:
+def packed_words(arr: np.ndarray, packed: bool, n_bits: int) -> np.ndarray:
     """Parsed codes -> ``(n, ceil(n_bits / 64))`` uint64 words (padding bits zero)."""
-    packed_bytes = np.packbits(_bits(arr, packed, n_bits), axis=1)
+    packed_bytes = np.packbits(unpacked_bits(arr, packed, n_bits), axis=1)
     n_words = (n_bits + 63) // 64
     padded = np.zeros((packed_bytes.shape[0], 8 * n_words), dtype=np.uint8)
     padded[:, : packed_bytes.shape[1]] = packed_bytes
@@ -139,8 +147,8 @@ def _code_words(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Validate both code sets; return query words ``(nq, w)``, database word columns ``(w, nd)``
     (contiguous per word, for fast row-by-row XOR) and the number of bits ``k``."""
-    q, q_packed = _parse_codes(query_codes, n_bits, "query_codes")
-    d, d_packed = _parse_codes(db_codes, n_bits, "db_codes")
+    q, q_packed = parse_codes(query_codes, n_bits, "query_codes")
+    d, d_packed = parse_codes(db_codes, n_bits, "db_codes")
     kq = n_bits if q_packed else q.shape[1]
     kd = n_bits if d_packed else d.shape[1]
     if kq != kd:
@@ -153,10 +161,10 @@ def _code_words(
     if q.shape[0] == 0:
         raise ValueError("there are no queries (query_codes has 0 rows).")
     k = int(kq)
-    return _words(q, q_packed, k), np.ascontiguousarray(_words(d, d_packed, k).T), k
+    return packed_words(q, q_packed, k), np.ascontiguousarray(packed_words(d, d_packed, k).T), k
 
 
-def _distances_into(out: np.ndarray, q_words: np.ndarray, db_cols: np.ndarray) -> np.ndarray:
+def distances_into(out: np.ndarray, q_words: np.ndarray, db_cols: np.ndarray) -> np.ndarray:
     """Hamming distances of each query row to every database item, written into ``out``.
 
     Args:
@@ -175,7 +183,7 @@ def _distances_into(out: np.ndarray, q_words: np.ndarray, db_cols: np.ndarray) -
     return out
 
 
-def _distance_dtype(k: int) -> type[np.unsignedinteger]:
+def distance_dtype(k: int) -> type[np.unsignedinteger]:
     # uint8 keeps 2 * d + 1 (the count key) below 256 for k <= 127; radix argsort either way.
     return np.uint8 if k <= 127 else np.uint16
 
@@ -185,7 +193,7 @@ def _distance_dtype(k: int) -> type[np.unsignedinteger]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _int_at_least(value: Any, name: str, minimum: int) -> int:
+def int_at_least(value: Any, name: str, minimum: int) -> int:
     """``value`` as an int ``>= minimum``, else a ValueError naming ``name``."""
     what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
     if isinstance(value, bool):
@@ -199,8 +207,8 @@ def _int_at_least(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _positive_int(value: Any, name: str) -> int:
-    return _int_at_least(value, name, 1)
+def positive_int(value: Any, name: str) -> int:
+    return int_at_least(value, name, 1)
 
 
 def _check_ties(ties: str) -> str:
@@ -283,11 +291,11 @@ def _problem(
 def _blocks(p: _Problem) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
     """Yield ``(rows, dist (b, nd) uint, relevant (b, nd) bool)`` over blocks of queries."""
     size = max(1, min(64, _BLOCK_ELEMENTS // p.nd))
-    dtype = _distance_dtype(p.k)
+    dtype = distance_dtype(p.k)
     for start in range(0, p.nq, size):
         rows = slice(start, min(start + size, p.nq))
         dist = np.empty((rows.stop - start, p.nd), dtype=dtype)
-        _distances_into(dist, p.q_words[rows], p.db_cols)
+        distances_into(dist, p.q_words[rows], p.db_cols)
         yield rows, dist, p.relevance(rows)
 
 
@@ -489,8 +497,8 @@ def hamming_distance(query_codes: Any, db_codes: Any, *, n_bits: int | None = No
         evaluations use the metric functions, which never build it).
     """
     q_words, db_cols, k = _code_words(query_codes, db_codes, n_bits)
-    dist = np.empty((q_words.shape[0], db_cols.shape[1]), dtype=_distance_dtype(k))
-    _distances_into(dist, q_words, db_cols)
+    dist = np.empty((q_words.shape[0], db_cols.shape[1]), dtype=distance_dtype(k))
+    distances_into(dist, q_words, db_cols)
     return dist.astype(np.int32)
 
 
@@ -541,7 +549,7 @@ def mean_average_precision(
         mAP as a Python float in ``[0, 1]``.
     """
     ties = _check_ties(ties)
-    top = None if top_k is None else _positive_int(top_k, "top_k")
+    top = None if top_k is None else positive_int(top_k, "top_k")
     p = _problem(query_codes, db_codes, query_labels, db_labels, n_bits)
     top = None if top is None or top >= p.nd else top
     ap = np.empty(p.nq)
@@ -581,7 +589,7 @@ def precision_within_radius(
         ``precision`` (float), or ``(precision, empty_fraction)`` when
         ``return_empty_fraction=True``.
     """
-    radius = _int_at_least(radius, "radius", 0)
+    radius = int_at_least(radius, "radius", 0)
     p = _problem(query_codes, db_codes, query_labels, db_labels, n_bits)
     precision = np.empty(p.nq)
     empty = np.empty(p.nq, dtype=bool)
@@ -662,7 +670,7 @@ def precision_at_n_curve(
     ns_arr = np.asarray(as_numpy(ns))
     if ns_arr.ndim != 1 or ns_arr.size == 0:
         raise ValueError(f"ns must be a non-empty 1-D sequence of integers; got {ns!r}.")
-    ns_list = [_positive_int(n, "n") for n in ns_arr.tolist()]
+    ns_list = [positive_int(n, "n") for n in ns_arr.tolist()]
     p = _problem(query_codes, db_codes, query_labels, db_labels, n_bits)
     if max(ns_list) > p.nd:
         raise ValueError(f"n={max(ns_list)} exceeds the database size {p.nd}; use n <= {p.nd}.")
@@ -700,3 +708,41 @@ def precision_at_n(
             query_codes, db_codes, query_labels, db_labels, [n], ties, n_bits=n_bits
         )[0]
     )
+
+
+def euclidean_precision_at_n(query_feats, db_feats, query_labels, db_labels,
+                             ns: Sequence[int], chunk: int = 256) -> np.ndarray:
+    """Mean precision of the ``n`` nearest database items by Euclidean distance on real-valued
+    features, for each ``n`` in ``ns`` ("is it the signs or the features?", CNNBH's Table 3;
+    torch, chunked over queries).
+
+    Args:
+        query_feats: ``(nq, d)`` float features.
+        db_feats: ``(nd, d)`` float features.
+        query_labels, db_labels: ``(nq,)`` / ``(nd,)`` class ids (relevant = same class).
+        ns: list sizes, each in ``1..nd``.
+
+    Returns:
+        ``(len(ns),)`` float64 precisions, averaged over queries. Exact distance ties are
+        broken by database order (``torch.topk`` on distance, then a stable sort).
+    """
+    import torch
+
+    q = torch.as_tensor(as_numpy(query_feats), dtype=torch.float32)
+    d = torch.as_tensor(as_numpy(db_feats), dtype=torch.float32)
+    ql, dl = (torch.as_tensor(as_numpy(x)) for x in (query_labels, db_labels))
+    if q.ndim != 2 or d.ndim != 2 or q.shape[1] != d.shape[1]:
+        raise ValueError(f"features must be (nq, d) and (nd, d); got {tuple(q.shape)}, {tuple(d.shape)}.")
+    if len(q) != len(ql) or len(d) != len(dl):
+        raise ValueError("each feature row needs one label.")
+    ns = [int(n) for n in ns]
+    if not ns or min(ns) <= 0 or max(ns) > len(d):
+        raise ValueError(f"every n must be in 1..{len(d)}; got {ns}.")
+    top = max(ns)
+    hits = torch.zeros(len(ns), dtype=torch.float64)
+    for s in range(0, len(q), chunk):
+        dist = torch.cdist(q[s:s + chunk], d)
+        order = torch.argsort(dist, dim=1, stable=True)[:, :top]
+        rel = (dl[order] == ql[s:s + chunk, None]).double().cumsum(1)
+        hits += torch.stack([rel[:, n - 1].sum() / n for n in ns])
+    return (hits / len(q)).numpy()

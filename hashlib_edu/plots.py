@@ -12,10 +12,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .index import Retrieval
 from .profiles import figure_path
-from .retrieval import Retrieval
 
-__all__ = ["save_figure", "plot_metric_vs_bits", "plot_pr_curves", "plot_precision_at_n",
+__all__ = ["save_figure", "new_axes", "finish_axes", "plot_metric_vs_bits", "plot_pr_curves", "plot_precision_at_n",
            "plot_histograms", "plot_image_grid", "plot_retrieval_grid"]
 
 
@@ -28,13 +28,15 @@ def save_figure(fig: plt.Figure, name: str | None, profile: str | None = None) -
     return path
 
 
-def _axes(ax, figsize=(5, 3.6)):
+def new_axes(ax=None, figsize=(5, 3.6)):
+    """``(figure, axes)``: ``ax`` and its figure, or a new figure of ``figsize`` when ``ax`` is
+    ``None`` (how every plot here starts)."""
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize)
     return ax.figure, ax
 
 
-def _finish(fig, ax, xlabel: str, ylabel: str, title: str, save: str | None, grid: bool = True):
+def finish_axes(fig, ax, xlabel: str, ylabel: str, title: str, save: str | None, grid: bool = True):
     """Labels, title, grid, legend, and the optional save: the common end of every plot."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -55,7 +57,7 @@ def plot_metric_vs_bits(series: Mapping[str, Mapping[int, float]], ylabel: str =
         series: ``{label: {bits: value}}`` measured here.
         paper: ``{label: {bits: value}}`` numbers quoted from a paper.
     """
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     for i, (label, values) in enumerate(series.items()):
         bits = sorted(values)
         ax.plot(bits, [values[b] for b in bits], "o-", color=f"C{i}", label=f"{label} (ours)")
@@ -68,35 +70,35 @@ def plot_metric_vs_bits(series: Mapping[str, Mapping[int, float]], ylabel: str =
             pb = sorted(values)
             ax.plot(pb, [values[b] for b in pb], "s--", color=f"C{len(series) + j}", alpha=0.6,
                     label=f"{label} (paper)")
-    return _finish(fig, ax, "bits", ylabel, title, save)
+    return finish_axes(fig, ax, "bits", ylabel, title, save)
 
 
 def plot_pr_curves(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str = "",
                    ax=None, save: str | None = None):
     """Precision-recall curves, ``{label: (precision, recall)}`` (one point per Hamming radius)."""
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     for label, (precision, recall) in curves.items():
         ax.plot(recall, precision, ".-", label=label)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    return _finish(fig, ax, "recall", "precision", title, save)
+    return finish_axes(fig, ax, "recall", "precision", title, save)
 
 
 def plot_precision_at_n(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
                         title: str = "", ax=None, save: str | None = None):
     """Precision of the top N against N, ``{label: (ns, precisions)}``."""
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     for label, (ns, precision) in curves.items():
         ax.plot(ns, precision, "-", label=label)
     ax.set_ylim(0, 1)
-    return _finish(fig, ax, "number of retrieved images N", "precision@N", title, save)
+    return finish_axes(fig, ax, "number of retrieved images N", "precision@N", title, save)
 
 
 def plot_histograms(values: Mapping[str, np.ndarray], bins: int | Sequence[float] = 60,
                     xlabel: str = "", title: str = "", density: bool = True, ax=None,
                     save: str | None = None):
     """Overlaid normalized histograms, ``{label: values}``."""
-    fig, ax = _axes(ax)
+    fig, ax = new_axes(ax)
     for label, v in values.items():
         ax.hist(np.ravel(v), bins=bins, density=density, alpha=0.5, label=label)
     ax.set_xlabel(xlabel)
@@ -147,7 +149,7 @@ def plot_retrieval_grid(query_image: np.ndarray, db_images: np.ndarray, result: 
         query_image: ``(h, w, 3)`` uint8.
         db_images: ``(nd, h, w, 3)`` uint8, the database images (indexed by
             ``result.indices``), or every image of a dataset together with ``db_index``.
-        result: from :func:`hashlib_edu.retrieval.retrieve` (with labels, for the frames).
+        result: from :func:`hashlib_edu.index.retrieve` (with labels, for the frames).
         class_names: names for the class ids in the titles (single-label data).
         query_label, db_labels: class ids, to print each image's class (``db_labels`` per
             database position, like ``result.indices``).

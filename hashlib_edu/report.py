@@ -197,14 +197,14 @@ def reproduce_runs(protocol: str = "cifar10-1k", bits: int = 48, profile: str | 
 
 def comparison_map_vs_bits(records: dict, ax=None, save: str | None = None):
     """mAP@all against bits for every method; paper mAP (same protocol) dashed."""
-    from .plots import _axes, plot_metric_vs_bits, save_figure
+    from .plots import new_axes, plot_metric_vs_bits, save_figure
 
     series = {COMPARISON_METHODS[m]: {b: r["map"] for b, r in by.items()}
               for m, by in records.items()}
     paper = {COMPARISON_METHODS[m]: {b: r["paper_map"] for b, r in by.items() if r.get("paper_map")}
              for m, by in records.items()}
     paper = {k: v for k, v in paper.items() if v}
-    _, ax = _axes(ax, figsize=(8, 4.2))
+    _, ax = new_axes(ax, figsize=(8, 4.2))
     plot_metric_vs_bits(series, ylabel="mAP@all", paper=paper, ax=ax,
                         title="mAP vs code length, one protocol, one backbone")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # keep lines visible
@@ -279,16 +279,16 @@ def comparison_histograms(records: dict, bits: int = 48, protocol: str = "cifar1
 
 def comparison_time_vs_map(records: dict, bits: int = 48, ax=None, save: str | None = None):
     """Training minutes (for LSH/ITQ: the feature network's training plus the fit) vs mAP."""
-    from .plots import _axes, _finish
+    from .plots import finish_axes, new_axes
 
-    _, ax = _axes(ax, figsize=(5.5, 4))
+    _, ax = new_axes(ax, figsize=(5.5, 4))
     for i, (m, by) in enumerate(records.items()):
         if bits not in by:
             continue
         r = by[bits]
         minutes = ((r.get("train_seconds") or 0.0) + (r.get("feature_train_seconds") or 0.0)) / 60
         ax.scatter(minutes, r["map"], s=50, color=f"C{i}", label=COMPARISON_METHODS[m])
-    return _finish(ax.figure, ax, "training minutes (as recorded)", "mAP@all",
+    return finish_axes(ax.figure, ax, "training minutes (as recorded)", "mAP@all",
                    f"cost vs quality, {bits} bits", save)
 
 

@@ -5,21 +5,21 @@
         [--epochs N]
 
 Every method uses the course's shared small backbone (the CNNBH convolutional stack,
-:class:`hashlib_edu.models.SmallBackbone`) trained from scratch on a CPU-sized budget:
+:class:`hashlib_edu.backbones.SmallBackbone`) trained from scratch on a CPU-sized budget.
+:data:`METHODS` is the one registry of what each method trains and with which settings:
 
 * ``lsh``, ``itq``: LSH / PCA-ITQ on the L2-normalized Pool3 features of the 48-bit CNNBH
   classifier (the backbone trained as a classifier; notebook 02's "CNN features");
 * ``cnnbh``: the CNNBH classifier, codes = signs of the knob (notebook 03's recipe: SGD,
   one-cycle, 60 epochs in ``quick``);
-* ``dsh``: backbone + hash layer trained with ``DSHLoss(k, alpha=0.01)`` (notebook 04 uses
+* ``dsh``: backbone + code layer trained with ``DSHLoss(k, alpha=0.01)`` (notebook 04 uses
   DSH's own network instead; this is the equal-backbone comparison) with
-  :func:`~hashlib_edu.recipes.hashnet_recipe` (AdamW, one-cycle, 50 epochs in ``quick``);
-* ``dpah``: :func:`~hashlib_edu.recipes.dpah_loss` (positions started at 0.9 x the Hadamard
-  targets, s = 2/sqrt(k), alpha = 0.5) and
-* ``orthohash``: :func:`~hashlib_edu.recipes.orthohash_loss` (OrthoCos, Hadamard targets,
-  m = 0.3, s = sqrt(k)), both with BN on the latent, as notebooks 05 and 06, and
-  :func:`~hashlib_edu.recipes.orthohash_recipe` (CNNBH's SGD recipe without label
-  smoothing, 60 epochs in ``quick``).
+  :func:`~hashlib_edu.training.code_layer_recipe` (AdamW, one-cycle, 50 epochs in ``quick``);
+* ``dpah``: :func:`~hashlib_edu.methods.dpah.dpah_loss` (positions started at 0.9 x the rows
+  of a Hadamard matrix, s = 2/sqrt(k), alpha = 0.5) and
+* ``orthohash``: :func:`~hashlib_edu.methods.orthohash.orthohash_loss` (OrthoCos, Hadamard
+  targets, m = 0.3, s = sqrt(k)), both with BN on the latent, as notebooks 05 and 06, and
+  CNNBH's SGD recipe without label smoothing (60 epochs in ``quick``).
 
 For each (method, bits) the results writer stores ``results/<protocol>/<method>-<bits>.json``
 and the codes (``<method>_seed<seed>`` for ``--seed`` other than 0, ``<method>_ep<epochs>`` for
@@ -35,42 +35,42 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from torch import nn
 
-from .baselines import LSH, PCAITQ
-from .experiments import ProtocolData, Recipe, load_protocol
-from .losses import DSHLoss
-from .metrics import _positive_int
-from .models import HashNet
+from .backbones import BackboneWithCodeLayer
+from .data import ProtocolData, load_protocol
+from .methods.baselines import LSH, PCAITQ
+from .methods.cnnbh import CNNBH_EPOCHS, cnnbh_recipe, train_cnnbh
+from .methods.dpah import DPAH_EPOCHS, dpah_loss, dpah_recipe
+from .methods.dsh import DSHLoss
+from .methods.orthohash import ORTHOHASH_EPOCHS, orthohash_loss, orthohash_recipe
+from .metrics import positive_int
 from .profiles import PROFILES, get_profile, use_profile
-from .recipes import (
-    CNNBH_EPOCHS,
-    HASHNET_EPOCHS,
-    ORTHOHASH_EPOCHS,
-    cnnbh_recipe,
-    dpah_loss,
-    hashnet_recipe,
-    orthohash_loss,
-    orthohash_recipe,
-    train_cnnbh,
-    train_hashnet,
-)
 from .report import COMPARISON_BITS
 from .results import codes_path, save_model_results, save_results
-from .training import History, backbone_features, progress_enabled, select_device
+from .training import (
+    CODE_LAYER_EPOCHS,
+    History,
+    Recipe,
+    backbone_features,
+    code_layer_recipe,
+    progress_enabled,
+    select_device,
+    train_with_code_layer,
+)
 
-__all__ = ["METHODS", "TRAINED_METHODS", "DEFAULT_BITS", "PAPER_MAP", "FEATURE_BITS",
-           "classifier_features", "result_name", "run_method", "train_and_save_hashnet",
-           "reproduce", "main"]
+__all__ = ["METHODS", "MethodSpec", "TRAINED_METHODS", "DEFAULT_BITS", "PAPER_MAP",
+           "FEATURE_BITS", "classifier_features", "result_name", "run_method",
+           "train_and_save", "reproduce", "main"]
 
-METHODS = ("lsh", "itq", "cnnbh", "dsh", "dpah", "orthohash")
 DEFAULT_BITS = COMPARISON_BITS  # notebook 07 and the README figures show these
 #: Paper mAP@all on ``cifar10-1k`` where a paper reports that protocol (CNNBH Table 1, with
 #: its own backbone; DPAH appendix Table 1, with a pretrained backbone). DSH and OrthoHash
-#: report no number for this protocol in our copies.
+#: report no number for this protocol.
 PAPER_MAP = {
     "cnnbh": {12: 0.532, 24: 0.564, 32: 0.610, 48: 0.617},
     "dpah": {12: 0.810, 24: 0.825, 32: 0.838, 48: 0.845},
@@ -98,10 +98,94 @@ def _paper(method: str, bits: int, protocol: str) -> float | None:
     return PAPER_MAP.get(method, {}).get(bits) if protocol == "cifar10-1k" else None
 
 
+@dataclass(frozen=True)
+class Job:
+    """One (method, bits) run: what :attr:`MethodSpec.run` gets."""
+
+    data: ProtocolData
+    bits: int
+    name: str  # the results name (see result_name)
+    seed: int
+    epochs: int | None  # None: the profile's schedule
+    device: object
+    progress: bool | None
+    paper_map: float | None
+    features: tuple[dict, dict] | None  # lsh/itq: classifier_features(...)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method of :data:`METHODS`: ``epochs`` per profile (``None``: fitted, not trained) and
+    ``run(job) -> record`` (trains or loads, then saves through the results writer)."""
+
+    epochs: Mapping[str, int] | None
+    run: Callable[[Job], dict]
+
+
+def _fitted(make_hasher: Callable[[int, int], object]) -> Callable[[Job], dict]:
+    def run(job: Job) -> dict:
+        from threadpoolctl import threadpool_limits
+
+        data = job.data
+        feats, info = job.features or classifier_features(data, job.seed, job.device,
+                                                          job.progress)
+        hasher = make_hasher(job.bits, job.seed)
+        start = time.perf_counter()
+        with threadpool_limits(1):  # many small products: one BLAS thread is faster
+            hasher.fit(feats["train"])
+            fitted = time.perf_counter()
+            q, db = hasher.encode(feats["query"]), hasher.encode(feats["database"])
+        return save_results(job.name, job.bits, data.protocol, q, db, data.split, data.labels,
+                            train_seconds=fitted - start,
+                            encode_seconds=time.perf_counter() - fitted, epochs=None,
+                            profile=data.profile, device="cpu", seed=job.seed,
+                            paper_map=job.paper_map, hasher=repr(hasher), **info)
+    return run
+
+
+def _run_cnnbh(job: Job) -> dict:
+    recipe = cnnbh_recipe(job.epochs or CNNBH_EPOCHS[job.data.profile])
+    model, history = train_cnnbh(job.data, job.bits, recipe, seed=job.seed, device=job.device,
+                                 progress=job.progress)
+    return save_model_results(model, job.name, job.bits, job.data, history, recipe=recipe,
+                              paper_map=job.paper_map, seed=job.seed)
+
+
+def _code_layer(method: str, epochs: Mapping[str, int], make_recipe: Callable[[int], Recipe],
+                make_loss: Callable[[int, int, int], nn.Module],
+                latent_bn: bool) -> Callable[[Job], dict]:
+    """``run`` for a method that trains the small backbone + a code layer with its loss."""
+    def run(job: Job) -> dict:
+        recipe = make_recipe(job.epochs or epochs[job.data.profile])
+        loss_fn = make_loss(job.bits, len(job.data.dataset.classes), job.seed)
+        return train_and_save(job.data, job.bits, loss_fn, recipe, method=method,
+                              name=job.name, latent_bn=latent_bn, seed=job.seed,
+                              device=job.device, progress=job.progress,
+                              paper_map=job.paper_map,
+                              network="SmallBackbone + linear hash layer")[2]
+    return run
+
+
+#: The one registry of the course's methods as ``reproduce`` runs them.
+METHODS: dict[str, MethodSpec] = {
+    "lsh": MethodSpec(None, _fitted(lambda bits, seed: LSH(bits, random_state=seed))),
+    "itq": MethodSpec(None, _fitted(lambda bits, seed: PCAITQ(bits, n_iter=50,
+                                                               random_state=seed))),
+    "cnnbh": MethodSpec(CNNBH_EPOCHS, _run_cnnbh),
+    "dsh": MethodSpec(CODE_LAYER_EPOCHS, _code_layer(
+        "dsh", CODE_LAYER_EPOCHS, code_layer_recipe,
+        lambda bits, n_classes, seed: DSHLoss(bits, alpha=0.01), latent_bn=False)),
+    "dpah": MethodSpec(DPAH_EPOCHS, _code_layer(
+        "dpah", DPAH_EPOCHS, dpah_recipe,
+        lambda bits, n_classes, seed: dpah_loss(bits, n_classes, seed=seed), latent_bn=True)),
+    "orthohash": MethodSpec(ORTHOHASH_EPOCHS, _code_layer(
+        "orthohash", ORTHOHASH_EPOCHS, orthohash_recipe,
+        lambda bits, n_classes, seed: orthohash_loss(bits, n_classes, seed=seed),
+        latent_bn=True)),
+}
 #: The methods that are trained (and so take an ``epochs`` override), with their epochs per
 #: profile; LSH and ITQ are fitted.
-TRAINED_METHODS = {"cnnbh": CNNBH_EPOCHS, "dsh": HASHNET_EPOCHS, "dpah": ORTHOHASH_EPOCHS,
-                   "orthohash": ORTHOHASH_EPOCHS}
+TRAINED_METHODS = {name: spec.epochs for name, spec in METHODS.items() if spec.epochs}
 
 
 def _budget(method: str, profile: str, epochs: int | None) -> int | None:
@@ -112,8 +196,7 @@ def _budget(method: str, profile: str, epochs: int | None) -> int | None:
 def result_name(method: str, seed: int = 0, epochs: int | None = None) -> str:
     """The name a method's results are saved under: ``method`` for seed 0 and the profile's
     schedule (``epochs=None``; the committed results); ``<method>_ep<epochs>`` for another
-    training budget and ``..._seed<seed>`` for another seed, so that neither overwrites them
-    (within one profile's results folder: ``quick`` and ``paper`` share ``results/``)."""
+    training budget and ``..._seed<seed>`` for another seed, so that neither overwrites them."""
     name = method if epochs is None else f"{method}_ep{int(epochs)}"
     return name if int(seed) == 0 else f"{name}_seed{int(seed)}"
 
@@ -121,7 +204,7 @@ def result_name(method: str, seed: int = 0, epochs: int | None = None) -> str:
 def _check_epochs(methods: Sequence[str], epochs: int | None) -> None:
     if epochs is None:
         return
-    _positive_int(epochs, "epochs")
+    positive_int(epochs, "epochs")
     fitted = [m for m in methods if m not in TRAINED_METHODS]
     if fitted:
         raise ValueError(f"epochs applies to the trained methods ({', '.join(TRAINED_METHODS)})"
@@ -144,69 +227,36 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}.")
-    _positive_int(bits, "bits")
+    positive_int(bits, "bits")
     _check_epochs([method], epochs)
     epochs = _budget(method, data.profile, epochs)
-    paper_map = _paper(method, bits, data.protocol)
-    name = result_name(method, seed, epochs)
-    if method in ("lsh", "itq"):
-        from threadpoolctl import threadpool_limits
-
-        feats, info = features or classifier_features(data, seed, device, progress)
-        hasher = LSH(bits, random_state=seed) if method == "lsh" else PCAITQ(
-            bits, n_iter=50, random_state=seed)
-        start = time.perf_counter()
-        with threadpool_limits(1):  # many small products: one BLAS thread is faster
-            hasher.fit(feats["train"])
-            fitted = time.perf_counter()
-            q, db = hasher.encode(feats["query"]), hasher.encode(feats["database"])
-        return save_results(name, bits, data.protocol, q, db, data.split, data.labels,
-                            train_seconds=fitted - start,
-                            encode_seconds=time.perf_counter() - fitted, epochs=None,
-                            profile=data.profile, device="cpu", seed=seed, paper_map=paper_map,
-                            hasher=repr(hasher), **info)
-    if method == "cnnbh":
-        recipe = cnnbh_recipe(epochs or TRAINED_METHODS[method][data.profile])
-        model, history = train_cnnbh(data, bits, recipe, seed=seed, device=device,
-                                     progress=progress)
-        return save_model_results(model, name, bits, data, history, recipe=recipe,
-                                  paper_map=paper_map, seed=seed)
-    # one target per class (DPAH, OrthoHash): the classifier's SGD recipe and BN on the latent
-    latent_bn = method in ("orthohash", "dpah")
-    make_recipe = orthohash_recipe if latent_bn else hashnet_recipe
-    recipe = make_recipe(epochs or TRAINED_METHODS[method][data.profile])
-    n_classes = len(data.dataset.classes)
-    if method == "dsh":
-        loss_fn = DSHLoss(bits, alpha=0.01)
-    elif method == "dpah":
-        loss_fn = dpah_loss(bits, n_classes, seed=seed)
-    else:
-        loss_fn = orthohash_loss(bits, n_classes, seed=seed)
-    return train_and_save_hashnet(data, bits, loss_fn, recipe, method=method, name=name,
-                                  latent_bn=latent_bn, seed=seed, device=device,
-                                  progress=progress, paper_map=paper_map,
-                                  network="SmallBackbone + linear hash layer")[2]
+    job = Job(data=data, bits=int(bits), name=result_name(method, seed, epochs), seed=seed,
+              epochs=epochs, device=device, progress=progress,
+              paper_map=_paper(method, bits, data.protocol), features=features)
+    return METHODS[method].run(job)
 
 
-def train_and_save_hashnet(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe, *,
-                           method: str, name: str | None = None, latent_bn: bool = False,
-                           pretrained: str | None = None, seed: int = 0, device=None,
-                           progress: bool | None = None, paper_map: float | None = None,
-                           **run_info) -> tuple[HashNet, History, dict]:
-    """Train (or load) ``HashNet(bits)`` with ``loss_fn``
-    (:func:`~hashlib_edu.recipes.train_hashnet`, checkpoint named by ``method``) and save its
-    evaluation through the results writer under ``name`` (default: ``method``).
+def train_and_save(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe, *,
+                   method: str, name: str | None = None, latent_bn: bool = False,
+                   pretrained: str | None = None, seed: int = 0, device=None,
+                   progress: bool | None = None, paper_map: float | None = None,
+                   **run_info) -> tuple[BackboneWithCodeLayer, History, dict]:
+    """Train (or load) ``BackboneWithCodeLayer(bits)`` with ``loss_fn``
+    (:func:`~hashlib_edu.training.train_with_code_layer`, checkpoint named by ``method``) and
+    save its evaluation through the results writer under ``name`` (default: ``method``).
 
     The record also stores ``repr(loss_fn)`` as ``loss``, the ``backbone`` (``"small"`` or the
-    pretrained network's name), ``latent_bn`` when set, and ``run_info``.
+    pretrained network's name) and ``regime`` (``"scratch"``, or ``"finetune"`` for a
+    pretrained backbone), ``latent_bn`` when set, and ``run_info``.
 
     Returns:
         ``(model, history, record)``.
     """
-    model, history = train_hashnet(data, bits, loss_fn, recipe, method=method,
-                                   latent_bn=latent_bn, pretrained=pretrained, seed=seed,
-                                   device=device, progress=progress)
+    model, history = train_with_code_layer(data, bits, loss_fn, recipe, method=method,
+                                           latent_bn=latent_bn, pretrained=pretrained,
+                                           seed=seed, device=device, progress=progress)
     info = {"loss": repr(loss_fn), "backbone": pretrained or "small",
+            "regime": "finetune" if pretrained else "scratch",
             **({"latent_bn": True} if latent_bn else {}), **run_info}
     record = save_model_results(model, name or method, bits, data, history, recipe=recipe,
                                 paper_map=paper_map, seed=seed, **info)
@@ -246,7 +296,7 @@ def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BI
     bar = tqdm(jobs, desc="reproduce", disable=not show)
     for method, b in bar:
         bar.set_postfix_str(f"{method}-{b}")
-        if method in ("lsh", "itq") and features is None:
+        if METHODS[method].epochs is None and features is None:  # fitted on CNN features
             features = classifier_features(data, seed, device, progress=show)
         records.append(run_method(method, b, data, seed=seed, device=device,
                                   features=features, progress=show, epochs=epochs))

@@ -2,11 +2,16 @@
 
 For each trained (method, bits) :func:`save_results` evaluates the codes and writes
 
-* ``results/<protocol>/<method>-<bits>.json`` -- the numbers (schema below);
-* ``results/<protocol>/codes/<method>-<bits>.npz`` -- the packed codes with the
+* ``<folder>/<method>-<bits>.json`` -- the numbers (schema below);
+* ``<folder>/codes/<method>-<bits>.npz`` -- the packed codes with the
   query/database indices and labels, so anyone can re-check every number.
 
-JSON keys: ``method, bits, protocol, map, map_tie_aware, map_at_1000, p_at_h2,
+The folder (:func:`results_folder`) keeps runs of different profiles, regimes and backbones
+apart, so their files never share a name: ``results/<protocol>/`` for networks trained from
+scratch under ``quick`` (the course's CPU results), else
+``results/<protocol>/<profile>-<regime>-<backbone>/``.
+
+JSON keys: ``method, bits, protocol, regime, backbone, map, map_tie_aware, map_at_1000, p_at_h2,
 p_at_h2_empty_fraction, p_at_500, p_at_1500, train_seconds, encode_seconds, epochs,
 profile, device, seed, version, commit, paper_map`` (``null`` when none), plus any
 extra ``run_info`` (e.g. ``recipe``). npz arrays: ``query_codes``, ``db_codes``
@@ -29,11 +34,15 @@ from .codes import as_numpy, check_binary, pack_codes, unpack_codes
 from .metrics import mean_average_precision, precision_at_n, precision_within_radius
 from .profiles import get_profile, project_root, results_dir
 
-__all__ = ["RESULT_KEYS", "evaluate_codes", "save_results", "load_results", "load_codes",
-           "codes_path", "git_commit"]
+__all__ = ["RESULT_KEYS", "REGIMES", "evaluate_codes", "save_results", "load_results",
+           "load_codes", "codes_path", "results_folder", "git_commit"]
+
+#: How a network's backbone was trained: from scratch, frozen ImageNet features, the last
+#: stage fine-tuned on cached activations, or the whole backbone fine-tuned.
+REGIMES = ("scratch", "frozen", "finetune-last", "finetune")
 
 RESULT_KEYS = (
-    "method", "bits", "protocol", "map", "map_tie_aware", "map_at_1000", "p_at_h2",
+    "method", "bits", "protocol", "regime", "backbone", "map", "map_tie_aware", "map_at_1000", "p_at_h2",
     "p_at_h2_empty_fraction", "p_at_500", "p_at_1500", "train_seconds", "encode_seconds",
     "epochs", "profile", "device", "seed", "version", "commit", "paper_map",
 )
@@ -90,8 +99,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def results_folder(protocol: str, profile: str | None = None, regime: str = "scratch",
+                   backbone: str = "small", root: str | Path | None = None) -> Path:
+    """The folder of one (protocol, profile, regime, backbone)'s results:
+    ``results/<protocol>/`` for ``regime="scratch"`` under ``quick`` (or ``smoke``, whose
+    ``results/`` is temporary) -- the backbone trained from scratch is then part of the
+    method (the small backbone, or DSH's own network) -- else
+    ``results/<protocol>/<profile>-<regime>-<backbone>/``. ``root`` replaces ``results/``."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES}; got {regime!r}.")
+    profile = get_profile(profile)
+    base = (Path(root) if root is not None else results_dir(profile)) / protocol
+    if regime == "scratch" and profile in ("quick", "smoke"):
+        return base
+    return base / f"{profile}-{regime}-{backbone}"
+
+
 def save_results(method: str, bits: int, protocol: str, query_codes, db_codes, split, labels,
-                 **run_info) -> dict:
+                 *, regime: str = "scratch", backbone: str = "small", **run_info) -> dict:
     """Evaluate codes and write ``results/<protocol>/<method>-<bits>.json`` and the codes npz.
 
     Args:
@@ -103,6 +128,9 @@ def save_results(method: str, bits: int, protocol: str, query_codes, db_codes, s
         split: ``(query_idx, train_idx, db_idx)`` (or ``(query_idx, db_idx)``),
             indices into ``labels``.
         labels: ``(N,)`` or ``(N, c)`` labels of the whole dataset.
+        regime: one of :data:`REGIMES` (how the backbone was trained).
+        backbone: ``"small"`` (the shared small backbone), ``"dshnet"`` (DSH's own network)
+            or a pretrained backbone's name.
         **run_info: ``train_seconds``, ``encode_seconds``, ``epochs``, ``profile``,
             ``device``, ``seed``, ``paper_map`` and anything else worth keeping
             (e.g. ``recipe``); the profile decides the folder (temporary under ``smoke``).
@@ -128,11 +156,12 @@ def save_results(method: str, bits: int, protocol: str, query_codes, db_codes, s
     q_labels, d_labels = labels[query_idx], labels[db_idx]
     profile = get_profile(run_info.pop("profile", None))
     record = {key: None for key in RESULT_KEYS}
-    record.update(method=method, bits=int(bits), protocol=protocol, profile=profile,
+    record.update(method=method, bits=int(bits), protocol=protocol, regime=regime,
+                  backbone=backbone, profile=profile,
                   version=__version__, commit=git_commit(), paper_map=None)
     record.update(evaluate_codes(q, d, q_labels, d_labels))
     record.update(run_info)
-    codes_file = codes_path(protocol, method, bits, profile)
+    codes_file = codes_path(protocol, method, bits, profile, regime=regime, backbone=backbone)
     codes_file.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(codes_file, query_codes=pack_codes(q), db_codes=pack_codes(d),
                         n_bits=np.int64(bits), query_idx=query_idx, db_idx=db_idx,
@@ -144,11 +173,12 @@ def save_results(method: str, bits: int, protocol: str, query_codes, db_codes, s
 
 
 def codes_path(protocol: str, method: str | None = None, bits: int | None = None,
-               profile: str | None = None, root: str | Path | None = None) -> Path:
-    """Where :func:`save_results` puts codes: ``results/<protocol>/codes/<method>-<bits>.npz``
+               profile: str | None = None, root: str | Path | None = None,
+               regime: str = "scratch", backbone: str = "small") -> Path:
+    """Where :func:`save_results` puts codes: ``<results_folder>/codes/<method>-<bits>.npz``
     (the folder itself when ``method`` is ``None``); ``root`` replaces this profile's
     ``results/``."""
-    folder = (Path(root) if root is not None else results_dir(profile)) / protocol / "codes"
+    folder = results_folder(protocol, profile, regime, backbone, root) / "codes"
     return folder if method is None else folder / f"{method}-{bits}.npz"
 
 
@@ -163,12 +193,17 @@ def load_codes(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def load_results(protocol: str | None = None, method: str | None = None,
-                 profile: str | None = None, root: str | Path | None = None) -> list[dict]:
-    """All result records under ``results/`` (optionally one protocol / method), sorted by
-    protocol, method and bits."""
-    base = Path(root) if root is not None else results_dir(profile)
-    pattern = f"{protocol or '*'}/{method or '*'}-*.json"
-    records = [json.loads(p.read_text()) for p in base.glob(pattern)]
+                 profile: str | None = None, root: str | Path | None = None,
+                 regime: str = "scratch", backbone: str = "small") -> list[dict]:
+    """The result records of one (profile, regime, backbone) folder (see
+    :func:`results_folder`), optionally of one protocol / method, sorted by protocol, method
+    and bits."""
+    protocols = ([protocol] if protocol is not None else
+                 sorted(p.name for p in (Path(root) if root is not None
+                                         else results_dir(profile)).glob("*") if p.is_dir()))
+    records = [json.loads(p.read_text()) for proto in protocols
+               for p in results_folder(proto, profile, regime, backbone, root).glob(
+                   f"{method or '*'}-*.json")]
     if method is not None:
         records = [r for r in records if r.get("method") == method]
     return sorted(records, key=lambda r: (r["protocol"], r["method"], r["bits"]))
@@ -181,7 +216,7 @@ def save_model_results(model, method: str, bits: int, data, history, *, recipe=N
 
     Args:
         model: a hashing model (``encode`` binarizes ``model.embed``).
-        data: a ``hashlib_edu.experiments.ProtocolData``.
+        data: a ``hashlib_edu.data.ProtocolData``.
         history: the ``fit`` history (training time and epochs are recorded from it).
         recipe: the training ``Recipe`` (stored in the JSON).
         threshold: binarization threshold of ``encode`` (0.5 for sigmoid outputs).

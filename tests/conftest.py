@@ -38,6 +38,12 @@ def synthetic():
     return make_synthetic(n_per_class=32, n_classes=4, size=32, seed=0)
 
 
+@pytest.fixture(scope="module")
+def smoke_data():
+    """4 classes x 600 images: enough for cifar10-1k's per-class draw, small under smoke."""
+    return make_synthetic(n_per_class=600, n_classes=4, size=32, seed=1)
+
+
 @pytest.fixture(scope="session")
 def cifar_like_labels() -> np.ndarray:
     """Labels shaped like CIFAR-10 in the canonical order: 50,000 train then 10,000 test."""

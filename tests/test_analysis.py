@@ -12,8 +12,8 @@ from hashlib_edu.analysis import (
     recompute_bn_statistics,
     separability,
 )
-from hashlib_edu.models import HashNet
-from hashlib_edu.transforms import prepare
+from hashlib_edu.backbones import BackboneWithCodeLayer
+from hashlib_edu.training import prepare
 
 
 def _brute_force(codes, labels):
@@ -67,7 +67,7 @@ def test_intra_inter_subsample_is_seeded_and_sized():
 
 def _trained_like(bits=8):
     torch.manual_seed(0)
-    model = HashNet(bits, latent_bn=True, conv_dropout=0.5)
+    model = BackboneWithCodeLayer(bits, latent_bn=True, conv_dropout=0.5)
     with torch.no_grad():  # make the BN state non-trivial, as after training
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
@@ -121,7 +121,7 @@ def test_recompute_all_layers_and_reset_affine():
 
 
 def test_recompute_needs_a_latent_bn():
-    model = HashNet(8, latent_bn=False)
+    model = BackboneWithCodeLayer(8, latent_bn=False)
     images = np.zeros((4, 32, 32, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="latent_bn"):
         recompute_bn_statistics(model, images)

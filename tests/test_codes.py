@@ -1,6 +1,9 @@
-"""hashlib_edu.codes: sign convention, {-1,+1} <-> {0,1}, bit packing."""
+"""hashlib_edu.codes: sign convention, {-1,+1} <-> {0,1}, bit packing, the quantization error,
+code constructions (Bernoulli, Hadamard) and their distances."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -8,8 +11,15 @@ import torch
 
 from hashlib_edu.codes import (
     as_numpy,
+    bernoulli_targets,
     check_binary,
+    check_target_sizes,
+    expected_hamming_distance,
+    hadamard_matrix,
+    hadamard_targets,
+    min_hamming_distance,
     pack_codes,
+    quantization_error,
     sign,
     to_bits,
     to_pm1,
@@ -143,3 +153,139 @@ def test_concatenate_codes_keeps_rows_aligned():
         concatenate_codes(a, b[:2])
     with pytest.raises(ValueError, match="at least one"):
         concatenate_codes()
+
+
+# --------------------------------------------------------------------------- quantization error
+
+
+def _rescaled_error(v) -> torch.Tensor:
+    """The per-row scale-free error ``||sqrt(K) v/||v|| - sign(v)||^2`` as a float tensor."""
+    return torch.from_numpy(quantization_error(v, rescale=True, per_row=True)).float()
+
+
+def test_quantization_error_hand_computation():
+    # v = [[0.5, -2], [0, 1]] (0 is read as +1):
+    #   sign(v) = [[1, -1], [1, 1]]; (sign - v)^2 rows: 0.25 + 1 = 1.25 and 1 + 0 = 1
+    v = np.array([[0.5, -2.0], [0.0, 1.0]])
+    rows = quantization_error(v, per_row=True)
+    assert isinstance(rows, np.ndarray) and rows.dtype == np.float64 and rows.shape == (2,)
+    np.testing.assert_allclose(rows, [1.25, 1.0], rtol=0, atol=1e-15)
+    total = quantization_error(v)
+    assert isinstance(total, float) and total == pytest.approx(2.25, abs=1e-15)
+    assert quantization_error(torch.tensor(v)) == pytest.approx(2.25, abs=1e-15)  # torch too
+    # with a rotation R = [[0, 1], [1, 0]] (swap the columns): v R = [[-2, 0.5], [1, 0]],
+    # sign = [[-1, 1], [1, 1]] -> rows 1 + 0.25 = 1.25 and 0 + 1 = 1, as before
+    swap = np.array([[0.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(quantization_error(v, swap, per_row=True), [1.25, 1.0], atol=1e-15)
+    # a rotation by 45 degrees: v R = [[(0.5-2)/sqrt2, (-0.5-2)/sqrt2], [1/sqrt2, 1/sqrt2]]
+    c = 1 / math.sqrt(2)
+    rot = np.array([[c, -c], [c, c]])
+    vr = v @ rot
+    hand = [(-1 - (0.5 - 2) * c) ** 2 + (-1 - (-0.5 - 2) * c) ** 2, 2 * (1 - c) ** 2]
+    np.testing.assert_allclose(vr, [[-1.5 * c, -2.5 * c], [c, c]], atol=1e-15)
+    np.testing.assert_allclose(quantization_error(v, rot, per_row=True), hand, rtol=1e-12)
+    assert quantization_error(v, rot) == pytest.approx(sum(hand), rel=1e-12)
+    # rescale: rows scaled to norm sqrt(2) first: row 0 -> sqrt2 (0.5, -2)/sqrt(4.25),
+    # row 1 -> (0, sqrt2); errors (1 - a)^2 + (-1 + b)^2 and 1 + (1 - sqrt2)^2
+    a, b = math.sqrt(2) * 0.5 / math.sqrt(4.25), math.sqrt(2) * 2 / math.sqrt(4.25)
+    scaled = [(1 - a) ** 2 + (b - 1) ** 2, 1 + (1 - math.sqrt(2)) ** 2]
+    np.testing.assert_allclose(quantization_error(v, rescale=True, per_row=True), scaled,
+                               rtol=1e-12)
+    assert quantization_error(v, rescale=True) == pytest.approx(sum(scaled), rel=1e-12)
+    # rotation then rescale: the rows of v R = [[-1.5c, -2.5c], [c, c]] have norms
+    # sqrt(4.25) and 1, and scale to norm sqrt2
+    n0 = math.sqrt(4.25)
+    p, q = math.sqrt(2) * 1.5 * c / n0, math.sqrt(2) * 2.5 * c / n0
+    both = [(1 - p) ** 2 + (1 - q) ** 2, 2 * (1 - math.sqrt(2) * c) ** 2]
+    np.testing.assert_allclose(quantization_error(v, rot, rescale=True, per_row=True), both,
+                               rtol=1e-12, atol=1e-15)
+
+
+def test_quantization_error_checks_its_input():
+    with pytest.raises(ValueError, match=r"\(n, k\)"):
+        quantization_error(np.ones(4))
+    with pytest.raises(ValueError, match="all zeros"):
+        quantization_error(np.zeros((2, 3)), rescale=True)
+
+
+def test_rescaled_quantization_error_bounds():
+    g = torch.Generator().manual_seed(0)
+    # any positive multiple of a +-1 vector has no quantization error
+    b = torch.sign(torch.randn(3, 16, generator=g))
+    assert torch.allclose(_rescaled_error(3.7 * b), torch.zeros(3), atol=1e-5)
+    # worst case: a single axis, error 2K(1 - 1/sqrt(K)) = 2*16*(1 - 1/4) = 24
+    e = torch.zeros(1, 16)
+    e[0, 0] = 1.0
+    assert _rescaled_error(e).item() == pytest.approx(24.0, abs=1e-4)
+
+
+# --------------------------------------------------------------------------- code constructions
+
+
+def test_check_target_sizes():
+    assert check_target_sizes(10, 16) == (10, 16)
+    for bad in ((0, 16), (10, 0)):
+        with pytest.raises(ValueError, match="positive integers"):
+            check_target_sizes(*bad)
+
+
+@pytest.mark.parametrize("order", [1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 36, 48, 64, 128])
+def test_hadamard_matrix_is_orthogonal(order):
+    h = hadamard_matrix(order)
+    assert h.shape == (order, order)
+    assert torch.equal(h @ h.T, order * torch.eye(order))
+
+
+def test_hadamard_matrix_missing_orders():
+    for order in (3, 6, 10, 52):
+        assert hadamard_matrix(order) is None
+
+
+def test_hadamard_targets_orthogonality_and_distance():
+    from hashlib_edu.methods.orthohash import orthogonality_error
+
+    # C <= K: distinct rows of H, pairwise orthogonal, exactly K/2 bits apart
+    t = hadamard_targets(10, 16, seed=0)
+    assert orthogonality_error(t) == pytest.approx(0.0, abs=1e-12)
+    assert min_hamming_distance(t) == 8
+    assert orthogonality_error(hadamard_targets(12, 48)) == pytest.approx(0.0, abs=1e-12)
+    # K < C <= 2K: rows of H and -H, minimum distance still K/2
+    t = hadamard_targets(24, 16, seed=1)
+    assert min_hamming_distance(t) == 8
+    assert len({tuple(r) for r in t.tolist()}) == 24
+    # C > 2K: Bernoulli, as in the paper
+    assert torch.equal(hadamard_targets(40, 16, seed=2), bernoulli_targets(40, 16, seed=2))
+
+
+def test_hadamard_targets_falls_back_with_warning():
+    with pytest.warns(UserWarning, match="No Hadamard matrix"):
+        t = hadamard_targets(5, 10, seed=0)
+    assert torch.equal(t, bernoulli_targets(5, 10, seed=0))
+
+
+def test_min_hamming_distance_hand():
+    # distances: rows (0, 1) 2 bits, (0, 2) 1 bit, (1, 2) 1 bit
+    codes = [[1, 1, 1, 1], [1, 1, -1, -1], [1, 1, 1, -1]]
+    assert min_hamming_distance(np.array(codes)) == 1
+    assert min_hamming_distance(torch.tensor(codes)) == 1
+    bits = (np.array(codes) > 0).astype(np.uint8)  # {0, 1} form works too
+    assert min_hamming_distance(bits) == 1
+    assert min_hamming_distance(np.array(codes), block_rows=1) == 1
+    with pytest.raises(ValueError, match="two rows"):
+        min_hamming_distance(np.ones((1, 4)))
+
+
+def test_expected_hamming_distance_formula_and_simulation():
+    assert expected_hamming_distance(64, 0.5) == 32.0
+    assert expected_hamming_distance(64, 0.3) == pytest.approx(2 * 64 * 0.3 * 0.7)
+    np.testing.assert_allclose(expected_hamming_distance(10, np.array([0.0, 0.5, 1.0])),
+                               [0.0, 5.0, 0.0])
+    g = torch.Generator().manual_seed(0)
+    for p in (0.1, 0.3, 0.5):
+        a = torch.rand(20000, 64, generator=g) < p
+        b = torch.rand(20000, 64, generator=g) < p
+        simulated = (a != b).sum(1).double().mean().item()
+        # standard error of the mean is below 0.03 here
+        assert simulated == pytest.approx(expected_hamming_distance(64, p), abs=0.15)
+    with pytest.raises(ValueError, match="\\[0, 1\\]"):
+        expected_hamming_distance(8, 1.5)

@@ -17,10 +17,13 @@ from hashlib_edu.data import (
     CACHE_NAME,
     CIFAR10_CLASSES,
     DataNotFoundError,
+    ProtocolData,
     load_cifar10,
     load_image_folder,
+    load_protocol,
     make_synthetic,
     split,
+    validation_split,
 )
 
 BATCH_NAMES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
@@ -459,3 +462,102 @@ def test_make_synthetic_shape_and_determinism():
 def test_make_synthetic_bad_input(kwargs):
     with pytest.raises(ValueError):
         make_synthetic(**kwargs)
+
+
+# ------------------------------------------------------------------ protocol data
+
+
+def test_load_protocol_on_a_dataset(smoke_data):
+    data = load_protocol("cifar10-1k", dataset=smoke_data, seed=0)
+    assert isinstance(data, ProtocolData) and data.profile == "smoke"
+    sizes = data.sizes()
+    assert sizes == {"query": 100, "train": 500, "database": 2000}
+    assert np.intersect1d(data.query_idx, data.db_idx).size == 0
+    assert np.all(np.isin(data.train_idx, data.db_idx))
+    for part in ("query", "train"):
+        assert np.all(np.bincount(data.part_labels(part), minlength=4) == sizes[part] // 4)
+    assert data.images("train").shape == (500, 32, 32, 3)
+    with pytest.raises(ValueError, match="part"):
+        data.images("test")
+    again = load_protocol("cifar10-1k", dataset=smoke_data, seed=0)
+    for a, b in zip(data.split, again.split, strict=True):
+        np.testing.assert_array_equal(a, b)
+    full = load_protocol("cifar10-1k", profile="quick", dataset=smoke_data, seed=0)
+    assert full.sizes() == {"query": 400, "train": 2000, "database": 2000}
+
+
+# ------------------------------------------------------------------ validation split
+
+
+def _validation_problem():
+    """Training indices (shuffled, a subset of the dataset) of 3 unequal classes: 50, 120, 230
+    images (10% of each: 5, 12, 23, no rounding ties)."""
+    rng = np.random.default_rng(0)
+    labels = rng.permutation(np.repeat([0, 1, 2, 3], [80, 150, 260, 40]))
+    train = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:n]
+                            for c, n in ((0, 50), (1, 120), (2, 230))])
+    return rng.permutation(train), labels
+
+
+def test_validation_split_is_a_disjoint_class_balanced_partition():
+    train, labels = _validation_problem()
+    rest, val = validation_split(train, labels, seed=0, fraction=0.1)
+    assert rest.dtype == np.int64 and val.dtype == np.int64
+    assert np.all(np.diff(rest) > 0) and np.all(np.diff(val) > 0)  # sorted, no repeats
+    assert np.intersect1d(rest, val).size == 0
+    np.testing.assert_array_equal(np.union1d(rest, val), np.sort(train))
+    assert len(rest) + len(val) == len(train)
+    for c in np.unique(labels[train]):
+        n_c = int(np.sum(labels[train] == c))
+        assert int(np.sum(labels[val] == c)) == round(0.1 * n_c)
+        assert int(np.sum(labels[rest] == c)) == n_c - round(0.1 * n_c)
+    assert [int(np.sum(labels[val] == c)) for c in (0, 1, 2)] == [5, 12, 23]
+    assert not np.isin(val, np.flatnonzero(labels == 3)).any()  # class 3 is not in train
+    # another fraction: 30% of each class
+    _, val30 = validation_split(train, labels, seed=0, fraction=0.3)
+    assert [int(np.sum(labels[val30] == c)) for c in (0, 1, 2)] == [15, 36, 69]
+
+
+def test_validation_split_is_deterministic_per_seed():
+    train, labels = _validation_problem()
+    rest, val = validation_split(train, labels, seed=0)
+    rest2, val2 = validation_split(train.copy(), labels, seed=0)
+    np.testing.assert_array_equal(rest, rest2)
+    np.testing.assert_array_equal(val, val2)
+    # the order of the training indices does not matter, only the seed
+    rest3, val3 = validation_split(np.sort(train), labels, seed=0)
+    np.testing.assert_array_equal(val, val3)
+    np.testing.assert_array_equal(rest, rest3)
+    other_rest, other_val = validation_split(train, labels, seed=1)
+    assert not np.array_equal(val, other_val) and not np.array_equal(rest, other_rest)
+    assert len(other_val) == len(val)  # same class counts
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, 1.5])
+def test_validation_split_rejects_a_fraction_outside_0_1(fraction):
+    train, labels = _validation_problem()
+    with pytest.raises(ValueError, match="fraction"):
+        validation_split(train, labels, fraction=fraction)
+
+
+def test_validation_split_rejects_bad_indices():
+    train, labels = _validation_problem()
+    with pytest.raises(ValueError, match="repeated"):
+        validation_split(np.concatenate([train, train[:1]]), labels)
+    with pytest.raises(ValueError, match="outside"):
+        validation_split(np.append(train, len(labels)), labels)
+    with pytest.raises(ValueError, match="outside"):
+        validation_split(np.append(train, -1), labels)
+    with pytest.raises(ValueError, match="integer"):
+        validation_split(train.astype(float), labels)
+    with pytest.raises(ValueError, match="1-D"):
+        validation_split(train[None, :], labels)
+
+
+def test_validation_split_rejects_a_class_with_a_single_image():
+    labels = np.array([0, 0, 0, 1, 1, 1, 2])
+    with pytest.raises(ValueError, match="class 2 has 1 training image"):
+        validation_split(np.arange(7), labels)
+    # two images of a class are enough: one held out
+    rest, val = validation_split(np.arange(6), labels, fraction=0.1)
+    assert len(val) == 2 and len(rest) == 4

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from hashlib_edu.exercises import check_dpah_bound, check_dsh_loss
-from hashlib_edu.losses import dpah_inter_bound, dpah_inter_hinge, dsh_loss
+from hashlib_edu.methods.dpah import dpah_inter_bound, dpah_inter_hinge
+from hashlib_edu.methods.dsh import dsh_loss
 
 
 def loop_dsh_loss(outputs, labels, alpha, margin):

@@ -8,8 +8,8 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 
+from hashlib_edu.index import retrieve  # noqa: E402
 from hashlib_edu.plots import plot_retrieval_grid  # noqa: E402
-from hashlib_edu.retrieval import retrieve  # noqa: E402
 
 
 def test_retrieval_grid_frames_and_titles():

@@ -7,11 +7,9 @@ import json
 
 import pytest
 
-from hashlib_edu.data import make_synthetic
-from hashlib_edu.experiments import load_protocol
-from hashlib_edu.losses import OrthoHashLoss
+from hashlib_edu.data import load_protocol
+from hashlib_edu.methods.orthohash import OrthoHashLoss, orthohash_recipe
 from hashlib_edu.profiles import results_dir
-from hashlib_edu.recipes import orthohash_recipe
 from hashlib_edu.reproduce import (
     METHODS,
     PAPER_MAP,
@@ -19,14 +17,9 @@ from hashlib_edu.reproduce import (
     reproduce,
     result_name,
     run_method,
-    train_and_save_hashnet,
+    train_and_save,
 )
 from hashlib_edu.results import RESULT_KEYS, evaluate_codes, load_codes
-
-
-@pytest.fixture(scope="module")
-def smoke_data():
-    return make_synthetic(n_per_class=600, n_classes=4, size=32, seed=1)
 
 
 def test_every_method_writes_checkable_results(smoke_data):
@@ -96,10 +89,10 @@ def test_another_training_budget_is_saved_under_its_own_name(smoke_data):
         assert record["method"] == f"{method}_ep2" and record["epochs"] == 2
 
 
-def test_train_and_save_hashnet_records_the_loss_and_backbone(smoke_data):
+def test_train_and_save_records_the_loss_and_backbone(smoke_data):
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
     loss_fn = OrthoHashLoss(8, 4, margin=0.1)
-    model, history, record = train_and_save_hashnet(
+    model, history, record = train_and_save(
         data, 8, loss_fn, orthohash_recipe(1), method="orthohash", name="orthohash_m0.1",
         latent_bn=True, device="cpu", progress=False, note="a test")
     saved = json.loads((results_dir("smoke") / "cifar10-1k" / "orthohash_m0.1-8.json").read_text())

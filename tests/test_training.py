@@ -1,4 +1,5 @@
-"""hashlib_edu.training and transforms: batches, the fit loop with checkpoint/resume, encode."""
+"""hashlib_edu.training: batch transforms, batches, the fit loop with checkpoint/resume, encode,
+recipes, parameter groups, the backbone choice and training a backbone with a code layer."""
 
 from __future__ import annotations
 
@@ -7,24 +8,24 @@ import pytest
 import torch
 from torch import nn
 
+from hashlib_edu.backbones import BackboneWithCodeLayer
+from hashlib_edu.data import CIFAR10_MEAN, CIFAR10_STD, load_protocol
 from hashlib_edu.training import (
     BatchLoader,
     History,
+    Recipe,
     backbone_features,
     embed,
     encode,
     fit,
-    progress_enabled,
-    seed_everything,
-    select_device,
-)
-from hashlib_edu.transforms import (
-    CIFAR10_MEAN,
-    CIFAR10_STD,
     normalize,
     prepare,
+    progress_enabled,
     random_crop_flip,
+    seed_everything,
+    select_device,
     to_float,
+    train_with_code_layer,
 )
 
 
@@ -306,8 +307,7 @@ def test_embed_without_embed_method(synthetic):
 
 
 def test_backbone_features_are_the_backbone_outputs_row_normalized(synthetic):
-    from hashlib_edu.models import CNNBHNet
-    from hashlib_edu.transforms import prepare
+    from hashlib_edu.methods.cnnbh import CNNBHNet
 
     torch.manual_seed(0)
     model = CNNBHNet(12)
@@ -323,3 +323,106 @@ def test_backbone_features_are_the_backbone_outputs_row_normalized(synthetic):
     assert torch.allclose(unit, expected / expected.norm(dim=1, keepdim=True), atol=1e-5)
     with pytest.raises(ValueError, match="backbone"):
         backbone_features(nn.Linear(3, 2), images)
+
+
+# -------------------------------------------------------------- recipes and training
+
+
+def test_pretrained_recipe():
+    from hashlib_edu.training import pretrained_recipe
+
+    p = pretrained_recipe(100)
+    assert (p.lr, p.optimizer, p.batch_size, p.extra["backbone_lr_mult"]) == (1e-4, "adam", 256,
+                                                                             0.1)
+
+
+def test_loss_parameters_get_no_weight_decay(smoke_data):
+    """DPAH's anchors are positions, not weights: weight decay must not pull them to 0."""
+    from hashlib_edu.methods.dpah import DPAHLoss
+
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    # plain SGD with strong decay and a loss whose gradient is ~0: only decay moves weights
+    recipe = Recipe(epochs=1, lr=0.1, weight_decay=0.5, optimizer="sgd", schedule="constant",
+                    batch_size=64, augment=False, extra={"batchnorm": True})
+    loss = DPAHLoss(8, 4, intra_weight=0.0, quant_weight=0.0, scale=1e-6)
+    before = loss.anchors.detach().clone()
+    model, _ = train_with_code_layer(data, 8, loss, recipe, method="dpah_wd_test", seed=0,
+                                     device="cpu", progress=False)
+    assert torch.allclose(loss.anchors.detach(), before, atol=1e-4)
+    # ... while the network's weights did decay (so the check above could fail)
+    seed_everything(0)  # train_with_code_layer's initialization
+    initial = BackboneWithCodeLayer(8, batchnorm=True, conv_dropout=0.5)
+    ratio = float(model.hash.weight.detach().norm() / initial.hash.weight.detach().norm())
+    assert ratio < 0.9, ratio
+
+
+def test_backbone_learning_rate_multiplier(smoke_data):
+    from hashlib_edu.training import _parameter_groups, _scheduler, pretrained_recipe
+
+    model = BackboneWithCodeLayer(8)
+    recipe = pretrained_recipe(2)
+    groups = _parameter_groups(model, recipe)
+    assert [g.get("lr") for g in groups] == [pytest.approx(1e-5), None]
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    opt = torch.optim.Adam(groups, lr=recipe.lr)
+    assert [g["lr"] for g in opt.param_groups] == [pytest.approx(1e-5), 1e-4]
+    recipe.schedule = "onecycle"  # each group peaks at its own rate
+    sched = _scheduler(opt, recipe, steps_per_epoch=4)
+    seen = []
+    for _ in range(8):
+        seen.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    for backbone_lr, head_lr in seen:
+        assert backbone_lr == pytest.approx(0.1 * head_lr)
+    assert max(head for _, head in seen) == pytest.approx(1e-4, rel=0.05)
+    with pytest.raises(ValueError, match="backbone"):
+        _parameter_groups(nn.Linear(2, 2), recipe)
+
+
+def test_train_with_code_layer_pretrained_offline_fails_clearly(smoke_data, monkeypatch):
+    import urllib.error
+
+    import torchvision
+
+    from hashlib_edu.methods.orthohash import OrthoHashLoss
+    from hashlib_edu.training import pretrained_recipe
+
+    def fail(weights=None, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torchvision.models, "alexnet", fail)
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
+    with pytest.raises(RuntimeError, match="pretrained alexnet weights"):
+        train_with_code_layer(data, 8, OrthoHashLoss(8, 4), pretrained_recipe(1),
+                              method="orthohash", latent_bn=True, pretrained="alexnet",
+                              device="cpu", progress=False)
+
+
+def test_choose_backbone_defaults_per_profile_and_rejects_unknown_names():
+    from hashlib_edu.training import choose_backbone, code_layer_recipe, pretrained_recipe
+
+    quick = choose_backbone(None, "quick", small_recipe=code_layer_recipe)
+    assert quick == ("small", None, code_layer_recipe)
+    assert "from scratch" in quick.describe()
+    paper = choose_backbone(None, "paper", small_recipe=code_layer_recipe)
+    assert paper == ("alexnet", "alexnet", pretrained_recipe)
+    assert "ImageNet-pretrained" in paper.describe()
+    assert choose_backbone("small", "paper", small_recipe=code_layer_recipe).pretrained is None
+    assert choose_backbone("resnet50", "smoke", small_recipe=code_layer_recipe).make_recipe(3).epochs == 3
+    with pytest.raises(ValueError, match="BACKBONE"):
+        choose_backbone("vgg16", "quick", small_recipe=code_layer_recipe)
+
+
+def test_state_digest_tells_module_states_apart():
+    from hashlib_edu.training import state_digest
+
+    torch.manual_seed(0)
+    a = nn.Linear(4, 2)
+    b = nn.Linear(4, 2)
+    digest = state_digest(a)
+    assert len(digest) == 8 and int(digest, 16) >= 0
+    assert state_digest(a) == digest  # deterministic
+    assert state_digest(b) != digest
+    b.load_state_dict(a.state_dict())
+    assert state_digest(b) == digest  # only the state counts

@@ -1,3 +1,17 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 06 · OrthoHash: one cosine-margin loss toward orthogonal class targets
 #
@@ -15,6 +29,18 @@
 # loss also takes care of quantization and of Hamming-distance retrieval, reproduce the
 # supplementary's target analysis (Fig. 1) exactly, train OrthoHash on `cifar10-1k` with the
 # course's small backbone, and run its ablations (targets, margin, scale, loss, BatchNorm).
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/hashlib-edu/hashlib_edu/blob/main/notebooks/06_orthohash.ipynb)
+
+# %%
+# Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
+    # !pip -q install -e /content/hashlib_edu
+    sys.path.insert(0, "/content/hashlib_edu")
+    # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
@@ -36,33 +62,37 @@ import torch.nn.functional as F
 from IPython.display import Markdown, display
 from sklearn.manifold import TSNE
 
+from hashlib_edu import (
+    CIFAR10_CLASSES,
+    BackboneWithCodeLayer,
+    choose_backbone,
+    codes_path,
+    load_codes,
+    load_protocol,
+    load_results,
+    save_model_results,
+    seed_everything,
+    select_device,
+    use_profile,
+)
 from hashlib_edu.analysis import intra_inter_distances, recompute_bn_statistics, separability
-from hashlib_edu.data import CIFAR10_CLASSES
-from hashlib_edu.experiments import load_protocol
-from hashlib_edu.losses import OrthoHashLoss
-from hashlib_edu.models import HashNet
-from hashlib_edu.plots import plot_metric_vs_bits, save_figure
-from hashlib_edu.profiles import use_profile
-from hashlib_edu.recipes import (
+from hashlib_edu.methods.orthohash import (
     ORTHOHASH_EPOCHS,
     ORTHOHASH_SETTINGS,
-    choose_backbone,
-    orthohash_loss,
-    orthohash_recipe,
-)
-from hashlib_edu.report import runs_table
-from hashlib_edu.reproduce import train_and_save_hashnet
-from hashlib_edu.results import codes_path, load_codes, load_results, save_model_results
-from hashlib_edu.targets import (
+    OrthoHashLoss,
     bernoulli_targets,
     class_hash_centers,
     expected_hamming_distance,
     make_targets,
     min_hamming_distance,
     orthogonality_error,
+    orthohash_loss,
+    orthohash_recipe,
     quantization_error_identity,
+    train_orthohash,
 )
-from hashlib_edu.training import seed_everything, select_device
+from hashlib_edu.plots import plot_metric_vs_bits, save_figure
+from hashlib_edu.report import runs_table
 
 PROFILE = use_profile(PROFILE)
 EPOCHS = EPOCHS or ORTHOHASH_EPOCHS[PROFILE]
@@ -159,8 +189,8 @@ print(pd.DataFrame(rows).to_string(index=False))
 # %% [markdown]
 # ## The few lines that matter
 #
-# `hashlib_edu.losses.OrthoHashLoss` holds the targets (a buffer, never trained) and computes
-# the loss; `HashNet(k, latent_bn=True)` is the course's shared small backbone (the CNNBH conv
+# `hashlib_edu.methods.orthohash.OrthoHashLoss` holds the targets (a buffer, never trained) and computes
+# the loss; `BackboneWithCodeLayer(k, latent_bn=True)` is the course's shared small backbone (the CNNBH conv
 # stack of notebook 03) with a $k$-unit latent layer and BatchNorm on it. Here is one forward
 # pass on a tiny batch, and Algorithm 1 of the supplementary written out line by line against
 # the package's loss:
@@ -169,7 +199,7 @@ print(pd.DataFrame(rows).to_string(index=False))
 seed_everything(SEED)
 loss_fn = OrthoHashLoss(32, N_CLASSES, margin=0.2, scale=None, targets="bernoulli", seed=SEED)
 print(loss_fn)
-model = HashNet(32, latent_bn=True)
+model = BackboneWithCodeLayer(32, latent_bn=True)
 x = torch.from_numpy(np.random.default_rng(SEED).standard_normal((8, 3, 32, 32))).float()
 y = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7])
 v = model(x)  # continuous codes, (n, K)
@@ -192,7 +222,7 @@ print("Algorithm 1 by hand equals OrthoHashLoss:", bool(torch.allclose(by_hand, 
 #
 # Retrieval ranks by Hamming distance, so two classes whose targets are close are easy to
 # confuse: what matters is the **minimum** distance between any two targets. Three generators
-# (`hashlib_edu.targets`):
+# (`hashlib_edu.methods.orthohash`):
 #
 # * **Bernoulli**: every bit $\pm 1$ with probability $\tfrac12$ (the paper's default). Two such
 #   codes differ in $\mathbb{E}[D] = 2K\,p(1-p) = K/2$ bits on average (supplementary, Eqs. 4–6:
@@ -278,7 +308,7 @@ plt.show()
 # own margin. Same backbone, optimizer and epochs as CNNBH, so the two compare on one budget.
 # (The course's first recipe, AdamW at $3\cdot10^{-3}$ for 50 epochs, gave 0.566 at 48 bits.)
 #
-# **Our settings** (`hashlib_edu.recipes.orthohash_loss`): OrthoCos + BN with the paper's
+# **Our settings** (`hashlib_edu.methods.orthohash.orthohash_loss`): OrthoCos + BN with the paper's
 # $s = \sqrt{K}$, but **Hadamard targets and $m = 0.3$** instead of the paper's default
 # Bernoulli targets and $m = 0.2$. We picked them from an earlier run of the ablations below
 # (with the course's first recipe, where both helped), and the paper's own Tables 2 and 4 have
@@ -291,7 +321,7 @@ plt.show()
 # choice on a validation split).
 #
 # The `paper` profile (GPU) switches to the paper's setting: `BACKBONE = "alexnet"`, an
-# ImageNet-pretrained AlexNet from torchvision (`hashlib_edu.models.pretrained_hashnet`: the
+# ImageNet-pretrained AlexNet from torchvision (`hashlib_edu.backbones.pretrained_with_code_layer`: the
 # 32×32 batches are resized to 224×224 inside the model), fine-tuned for 100 epochs with
 # `pretrained_recipe` (Adam at $10^{-4}$ with weight decay $5\cdot10^{-4}$, the backbone at a
 # tenth of that learning rate, batch 256). Its weights are downloaded by torchvision, so it
@@ -313,11 +343,15 @@ print("headline settings:", ORTHOHASH_SETTINGS, "->", orthohash_loss(48, N_CLASS
 
 
 def train_and_save(name: str, bits: int, loss_fn: OrthoHashLoss, recipe) -> tuple:
-    """Train (or load the finished checkpoint of) HashNet + BN with ``loss_fn``; save the
-    evaluation through the results writer under ``name``. Returns (model, history, record)."""
-    return train_and_save_hashnet(data, bits, loss_fn, recipe, method="orthohash", name=name,
-                                  latent_bn=True, pretrained=PRETRAINED, seed=SEED,
-                                  device=DEVICE)
+    """Train (or load the finished checkpoint of) the backbone + code layer + BN with
+    ``loss_fn``; save the evaluation through the results writer under ``name``.
+    Returns (model, history, record)."""
+    model, history = train_orthohash(data, bits, loss_fn, recipe, pretrained=PRETRAINED,
+                                     seed=SEED, device=DEVICE)
+    record = save_model_results(model, name, bits, data, history, recipe=recipe, seed=SEED,
+                                loss=repr(loss_fn), backbone=PRETRAINED or "small",
+                                regime="finetune" if PRETRAINED else "scratch", latent_bn=True)
+    return model, history, record
 
 
 # %% [markdown]
@@ -694,7 +728,7 @@ summary.set_index("variant").round(3)
 # 1. **Write MaxHD yourself** from Algorithm 3 (Bernoulli candidates, reject if any normalized
 #    distance is below `currdist`, lower `currdist` by 0.01 after 10,000 rejections, shuffle the
 #    rows). Check it: for $C \in \{10, 100\}$ and $K \in \{16, 32, 64\}$ compare
-#    `min_hamming_distance(your_targets)` with that of `hashlib_edu.targets.maxhd_targets(C, K)`
+#    `min_hamming_distance(your_targets)` with that of `hashlib_edu.methods.orthohash.maxhd_targets(C, K)`
 #    (the random streams differ, so compare minimum distances, not the rows) and with
 #    Bernoulli's. Why is the greedy search hopeless at $C = 100$, $K = 8$?
 # 2. **Create a domain shift** and redo D.5: darken or desaturate the database and query images

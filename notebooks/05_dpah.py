@@ -1,3 +1,17 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 05 · DPAH: learned class anchors and a LogSumExp-bounded inter-class loss
 #
@@ -25,11 +39,23 @@
 # checks it numerically, trains DPAH with the course's shared small backbone on `cifar10-1k`,
 # and looks at where the learned anchors end up — the bridge to OrthoHash's *fixed* targets in
 # notebook 06.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/hashlib-edu/hashlib_edu/blob/main/notebooks/05_dpah.ipynb)
+
+# %%
+# Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
+    # !pip -q install -e /content/hashlib_edu
+    sys.path.insert(0, "/content/hashlib_edu")
+    # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
 BITS = [12, 24, 32, 48]
-EPOCHS = None  # None: ORTHOHASH_EPOCHS[PROFILE] (smoke 1, quick 60, paper 100)
+EPOCHS = None  # None: DPAH_EPOCHS[PROFILE] (smoke 1, quick 60, paper 100)
 SWEEP_BITS = 32
 SWEEP_EPOCHS = None  # None: the profile's default (smoke 1, quick 15, paper 100)
 BACKBONE = None  # None: "alexnet" (ImageNet-pretrained, needs internet) under paper, else the small one
@@ -47,33 +73,37 @@ import torch.nn.functional as F
 from IPython.display import display
 from sklearn.manifold import TSNE
 
+from hashlib_edu import (
+    bernoulli_targets,
+    choose_backbone,
+    encode,
+    hadamard_targets,
+    hamming_distance,
+    load_protocol,
+    load_results,
+    min_hamming_distance,
+    save_model_results,
+    select_device,
+    sign,
+    train_with_code_layer,
+    use_profile,
+)
 from hashlib_edu.analysis import intra_inter_distances, separability
-from hashlib_edu.codes import sign
 from hashlib_edu.exercises import check_dpah_bound
-from hashlib_edu.experiments import load_protocol
-from hashlib_edu.losses import (
+from hashlib_edu.methods.dpah import (
+    DPAH_EPOCHS,
     DPAHLoss,
     dpah_inter_bound,
     dpah_inter_hinge,
+    dpah_loss,
+    dpah_recipe,
+    dpah_scale,
     relaxed_hamming_distance,
 )
-from hashlib_edu.metrics import hamming_distance
 from hashlib_edu.plots import plot_histograms, plot_metric_vs_bits, save_figure
-from hashlib_edu.profiles import use_profile
-from hashlib_edu.recipes import (
-    ORTHOHASH_EPOCHS,
-    choose_backbone,
-    dpah_loss,
-    dpah_scale,
-    orthohash_recipe,
-    train_hashnet,
-)
-from hashlib_edu.results import load_results, save_model_results
-from hashlib_edu.targets import make_targets, min_hamming_distance
-from hashlib_edu.training import encode, select_device
 
 PROFILE = use_profile(PROFILE)
-EPOCHS = EPOCHS or ORTHOHASH_EPOCHS[PROFILE]
+EPOCHS = EPOCHS or DPAH_EPOCHS[PROFILE]
 SWEEP_EPOCHS = SWEEP_EPOCHS or {"smoke": 1, "quick": 15, "paper": 100}[PROFILE]
 DEVICE = select_device()
 data = load_protocol("cifar10-1k", PROFILE, seed=SEED)
@@ -82,14 +112,14 @@ N_CLASSES = len(CLASSES)
 print(f"profile {PROFILE}, {EPOCHS} epochs ({SWEEP_EPOCHS} for the alpha sweep), "
       f"device {DEVICE}; split sizes {data.sizes()}")
 print(f"data source: {data.dataset.source}")
-choice = choose_backbone(BACKBONE, PROFILE, small_recipe=orthohash_recipe)
+choice = choose_backbone(BACKBONE, PROFILE, small_recipe=dpah_recipe)
 BACKBONE, PRETRAINED, make_recipe = choice
 print(choice.describe())
 
 # %% [markdown]
 # ## The method: positions, distances, and the inter-class hinge
 #
-# The network (the shared small backbone + a linear hash layer, `HashNet`) outputs $h \in
+# The network (the shared small backbone + a linear hash layer, `BackboneWithCodeLayer`) outputs $h \in
 # \mathbb{R}^K$; the loss works on the bounded relaxation $b = \tanh(h) \in (-1, 1)^K$, and the
 # code is $\operatorname{sign}(h)$. Class $j$'s position is $\theta_j = \tanh(A_j)$, where the raw
 # $A \in \mathbb{R}^{C \times K}$ (`DPAHLoss.anchors`) is a parameter trained jointly with the
@@ -145,7 +175,7 @@ print(choice.describe())
 # $\max$/$\min$ swap and step 1) read correctly. The fourth line shows
 # $\log\{\sum_j e^{-d_{ij}} + e^{(1+\alpha)\bar d_i} + 1\}$ — a **sum** where step 2 gives the
 # **product** $e^{(1+\alpha)\bar d_i} \sum_j e^{-d_{ij}}$ (the same note is in the docstring of
-# `hashlib_edu.losses.dpah_inter_bound`). The following lines lost their numerators and
+# `hashlib_edu.methods.dpah.dpah_inter_bound`). The following lines lost their numerators and
 # denominators (a stray "$i \notin label\{i\}$" sits where a numerator should be, and the last
 # line's fraction has the same expression on top and bottom); only the final $-\log$-softmax
 # shape survives. The cells below check the corrected chain numerically.
@@ -303,13 +333,13 @@ print(f"sample 0 (class {int(y6[0])}): p_own = {p[0, 0].item():.3f}; dL/dd =",
 # Because the distances range over $[0, K]$, the same $s$ is colder at 48 bits than at 12: once
 # training has put codes several bits closer to their position than to the others, $s = 1$
 # (the appendix's Eq. (2) as written) already gives peaked softmaxes. The course uses
-# $s = 2/\sqrt{K}$ instead (`hashlib_edu.recipes.dpah_scale`), which shrinks as $K$ grows; why
+# $s = 2/\sqrt{K}$ instead (`hashlib_edu.methods.dpah.dpah_scale`), which shrinks as $K$ grows; why
 # this value, and what it changes, is measured below ("What the start and the temperature do";
 # exercise 2 varies it further).
 #
 # ## The full loss in code
 #
-# `hashlib_edu.losses.DPAHLoss` adds two terms to the inter-class bound:
+# `hashlib_edu.methods.dpah.DPAHLoss` adds two terms to the inter-class bound:
 #
 # $$L = \frac1n \sum_i \Big[ L^i_{\text{inter}}(s\,d) + \lambda_{\text{intra}}\, d(b_i, \bar\theta_i)
 #   + \lambda_{\text{quant}}\, \big\| |b_i| - 1 \big\|_1 \Big].$$
@@ -322,7 +352,7 @@ print(f"sample 0 (class {int(y6[0])}): p_own = {p[0, 0].item():.3f}; dL/dd =",
 # the weights of these terms nor the value of $\alpha$, nor how the positions start. We use
 # $\alpha = 0.5$, $\lambda_{\text{intra}} = 0.1$, $\lambda_{\text{quant}} = 0.01$ (the
 # `DPAHLoss` defaults, picked on a small synthetic check) and show a sweep of $\alpha$ below.
-# On top of these, the course's `dpah_loss` (`hashlib_edu.recipes.DPAH_SETTINGS`) changes two
+# On top of these, the course's `dpah_loss` (`hashlib_edu.methods.dpah.DPAH_SETTINGS`) changes two
 # things: the temperature $s = 2/\sqrt{K}$ instead of 1, and the **start of the positions**.
 # `DPAHLoss`'s default start is $A \sim N(0, 1)$, positions $\tanh(A)$ scattered around the
 # zero code; the course starts them **spread out**, at $0.9\,o_j$ with OrthoHash's Hadamard
@@ -372,9 +402,9 @@ for n_items in (128, 5000):
 # ```
 #
 # The positions get **no weight decay**: they are not weights but points in code space, and
-# decay would pull every one of them toward the zero code. `hashlib_edu.recipes.train_hashnet`
+# decay would pull every one of them toward the zero code. `hashlib_edu.training.train_with_code_layer`
 # does exactly this (it adds the loss's parameters to the optimizer and saves the positions in
-# the checkpoint) with `orthohash_recipe`, the recipe of CNNBH's classifier and of OrthoHash:
+# the checkpoint) with `dpah_recipe`, the recipe of CNNBH's classifier and of OrthoHash:
 # SGD with momentum 0.9, weight decay $10^{-3}$, a one-cycle learning rate up to 0.1,
 # pad-and-crop + flip, batch 128, 60 epochs — and, as OrthoHash, BatchNorm on the latent
 # (`latent_bn=True`). An earlier version of this notebook trained DPAH like DSH (AdamW up to
@@ -424,7 +454,7 @@ models, losses, results, stats, starts = {}, {}, {}, {}, {}
 for bits in BITS:
     losses[bits] = dpah_loss(bits, N_CLASSES, seed=SEED)  # alpha 0.5, s = 2/sqrt(K), spread start
     starts[bits] = sign(losses[bits].positions.detach().cpu())  # before training
-    models[bits], history = train_hashnet(data, bits, losses[bits], recipe, method="dpah",
+    models[bits], history = train_with_code_layer(data, bits, losses[bits], recipe, method="dpah",
                                           latent_bn=True, pretrained=PRETRAINED, seed=SEED,
                                           device=DEVICE)
     results[bits] = save_model_results(models[bits], "dpah", bits, data, history, recipe=recipe,
@@ -459,7 +489,7 @@ pd.DataFrame([{"bits": b, "mAP": r["map"], "mAP (paper)": r["paper_map"],
 #
 # The course's other methods write their results to `results/cifar10-1k/` too: CNNBH
 # (notebook 03: the same convolutional stack with a classifier and a linear knob, same
-# epochs), OrthoHash (notebook 06: the same `HashNet`) and DSH if its notebook ran on this
+# epochs), OrthoHash (notebook 06: the same `BackboneWithCodeLayer`) and DSH if its notebook ran on this
 # protocol. Methods without results for this profile are left out with a note — run their
 # notebooks first. The issue's target: **at 48 bits, DPAH above DSH and CNNBH** on the same
 # backbone and budget. The verdict below is computed from the saved results.
@@ -526,7 +556,7 @@ plt.show()
 #   are ours (see above).
 #
 # The `paper` profile (GPU) switches to the paper's setting: `BACKBONE = "alexnet"`, an
-# ImageNet-pretrained AlexNet from torchvision (`hashlib_edu.models.pretrained_hashnet`: the
+# ImageNet-pretrained AlexNet from torchvision (`hashlib_edu.backbones.pretrained_with_code_layer`: the
 # 32×32 batches are resized to 224×224 inside the model), fine-tuned for 100 epochs with
 # `pretrained_recipe` (Adam at $10^{-4}$, the backbone at a tenth of it, batch 256). Its
 # weights are downloaded by torchvision, so it needs internet access (Colab has it): offline
@@ -547,7 +577,7 @@ rows = []
 for alpha in (0.0, 0.1, 0.5, 1.0):
     loss_a = dpah_loss(SWEEP_BITS, N_CLASSES, alpha=alpha, seed=SEED)
     method = f"dpah_alpha{alpha:g}"
-    model_a, hist_a = train_hashnet(data, SWEEP_BITS, loss_a, sweep_recipe, method=method,
+    model_a, hist_a = train_with_code_layer(data, SWEEP_BITS, loss_a, sweep_recipe, method=method,
                                     latent_bn=True, pretrained=PRETRAINED, seed=SEED,
                                     device=DEVICE)
     r = save_model_results(model_a, method, SWEEP_BITS, data, hist_a, recipe=sweep_recipe,
@@ -580,7 +610,7 @@ start_rows = []
 for init, scale in (("normal", 1.0), ("normal", dpah_scale(SWEEP_BITS)), ("hadamard", 1.0)):
     loss_i = dpah_loss(SWEEP_BITS, N_CLASSES, init=init, scale=scale, seed=SEED)
     method = f"dpah_{init}_s{'1' if scale == 1.0 else '2rk'}"
-    model_i, hist_i = train_hashnet(data, SWEEP_BITS, loss_i, sweep_recipe, method=method,
+    model_i, hist_i = train_with_code_layer(data, SWEEP_BITS, loss_i, sweep_recipe, method=method,
                                     latent_bn=True, pretrained=PRETRAINED, seed=SEED,
                                     device=DEVICE)
     r = save_model_results(model_i, method, SWEEP_BITS, data, hist_i, recipe=sweep_recipe,
@@ -639,10 +669,10 @@ pd.DataFrame([{"bits": b, "K/2": b // 2,
                                                     != starts[b]).sum()),
                "|theta| > 0.95": float((losses[b].positions.detach().abs() > 0.95)
                                        .float().mean()),
-               "Bernoulli targets: min": min_hamming_distance(make_targets("bernoulli",
-                                                                           N_CLASSES, b, SEED)),
-               "Hadamard targets: min": min_hamming_distance(make_targets("hadamard",
-                                                                          N_CLASSES, b, SEED))}
+               "Bernoulli targets: min": min_hamming_distance(bernoulli_targets(
+                                                                N_CLASSES, b, SEED)),
+               "Hadamard targets: min": min_hamming_distance(hadamard_targets(
+                                                               N_CLASSES, b, SEED))}
               for b in BITS]).set_index("bits").round(2)
 
 # %% [markdown]
@@ -717,6 +747,7 @@ ax.set_title(f"t-SNE of {n_tsne} database codes ({k} bits); stars: sign(position
 ax.legend(fontsize=7, markerscale=3, loc="best")
 save_figure(fig, "dpah_tsne.png")
 plt.show()
+
 
 # %% [markdown]
 # ## Exercises

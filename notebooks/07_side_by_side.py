@@ -1,3 +1,17 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 07 · Side by side: six methods, one protocol, one backbone
 #
@@ -8,7 +22,7 @@
 # trained from scratch on the same CPU-sized budget (4–8 minutes per model here). The
 # methods with one target per class — CNNBH, DPAH and OrthoHash — train with SGD for 60
 # epochs (`cnnbh_recipe`, `orthohash_recipe`); the pairwise DSH with AdamW for 50 epochs
-# (`hashnet_recipe`), which suited it better:
+# (`code_layer_recipe`), which suited it better:
 #
 # | method | what is learned | notebook |
 # |---|---|---|
@@ -21,6 +35,18 @@
 # The results come from `python -m hashlib_edu.reproduce`, which trains (or loads) every
 # (method, bits) and saves each through the results writer; this notebook only reads them and
 # runs whatever is missing. Then a retrieval explorer lets you look at the results yourself.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/hashlib-edu/hashlib_edu/blob/main/notebooks/07_side_by_side.ipynb)
+
+# %%
+# Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
+    # !pip -q install -e /content/hashlib_edu
+    sys.path.insert(0, "/content/hashlib_edu")
+    # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
@@ -35,7 +61,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-from hashlib_edu.experiments import load_protocol
+from hashlib_edu.data import load_protocol
 from hashlib_edu.explorer import RetrievalExplorer
 from hashlib_edu.profiles import use_profile
 from hashlib_edu.report import (
@@ -137,6 +163,7 @@ pd.DataFrame([{"method": COMPARISON_METHODS[m], "bits": b, "mAP": r["map"],
                "device": r.get("device")}
               for m, by in records.items() for b, r in by.items() if b == FIG_BITS]
              ).set_index("method").round(3)
+
 
 # %% [markdown]
 # ## The papers' claims, checked on an equal footing
@@ -289,7 +316,7 @@ for m in ("cnnbh", "orthohash"):
         plt.show()
 
 # %% [markdown]
-# The non-widget core is `hashlib_edu.retrieval.retrieve(query_codes, db_codes, i, top_k=…)`
+# The non-widget core is `hashlib_edu.index.retrieve(query_codes, db_codes, i, top_k=…)`
 # or `radius=…`, and `hashlib_edu.plots.plot_retrieval_grid(...)` draws its result.
 #
 # ## What to notice

@@ -1,4 +1,4 @@
-"""Tests for hashlib_edu.baselines: LSH, PCA-ITQ, CCA-ITQ, KSH."""
+"""Tests for hashlib_edu.methods.baselines: LSH, PCA-ITQ, CCA-ITQ, KSH."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from hashlib_edu.baselines import (
+from hashlib_edu.codes import sign
+from hashlib_edu.methods.baselines import (
     CCAITQ,
     KSH,
     LSH,
@@ -17,7 +18,6 @@ from hashlib_edu.baselines import (
     quantization_error,
     random_rotation,
 )
-from hashlib_edu.codes import sign
 
 
 @pytest.fixture(autouse=True)
@@ -175,6 +175,27 @@ def test_itq_models_record_monotone_errors(cls, n_bits):
     # the recorded final error is the error of the codes encode() produces on the training set
     V = (X - model.mean_) @ model.components_
     assert errors[-1] == pytest.approx(quantization_error(V, model.rotation_), rel=1e-12)
+
+
+def test_itq_records_the_codes_quantization_error():
+    """The one quantization error of the package: ITQ's recorded final error is
+    ``codes.quantization_error(Xc @ components_, rotation_)``, and baselines re-exports it."""
+    from hashlib_edu import codes
+    from hashlib_edu.methods import baselines
+
+    assert baselines.quantization_error is codes.quantization_error
+    X, _ = _clusters(400, n_classes=6, d=24, seed=3)
+    model = PCAITQ(12, n_iter=30, random_state=0).fit(X)
+    Xc = X - model.mean_
+    error = codes.quantization_error(Xc @ model.components_, model.rotation_)
+    assert isinstance(error, float)
+    assert model.quantization_errors_[-1] == pytest.approx(error, rel=1e-9)
+    # the same, row by row, and against the codes the model gives its training data
+    rows = codes.quantization_error(Xc @ model.components_, model.rotation_, per_row=True)
+    assert rows.shape == (400,) and rows.sum() == pytest.approx(error, rel=1e-12)
+    V = Xc @ model.components_ @ model.rotation_
+    np.testing.assert_array_equal(sign(V), model.encode(X))
+    assert float(((sign(V) - V) ** 2).sum()) == pytest.approx(error, rel=1e-9)
 
 
 def test_itq_zero_iterations():

@@ -1,3 +1,17 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 01 · Retrieval basics
 #
@@ -10,6 +24,18 @@
 #
 # Everything here uses `hashlib_edu.metrics` and `hashlib_edu.index`, the code every other
 # notebook evaluates with.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/hashlib-edu/hashlib_edu/blob/main/notebooks/01_retrieval_basics.ipynb)
+
+# %%
+# Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
+    # !pip -q install -e /content/hashlib_edu
+    sys.path.insert(0, "/content/hashlib_edu")
+    # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
@@ -27,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from hashlib_edu.codes import pack_codes, to_pm1
-from hashlib_edu.experiments import load_protocol
+from hashlib_edu.data import load_protocol
 from hashlib_edu.index import HammingIndex, faiss_available
 from hashlib_edu.metrics import (
     hamming_distance,
@@ -42,6 +68,7 @@ from hashlib_edu.profiles import use_profile
 PROFILE = use_profile(PROFILE)
 print(f"profile {PROFILE}; {BITS}-bit codes in the CIFAR-10 part; faiss installed: "
       f"{faiss_available()}")
+
 
 # %% [markdown]
 # ## 1 · Binary codes and Hamming distance
@@ -242,6 +269,7 @@ ap_expected = mean_average_precision(query_code, toy_codes, query_label, toy_lab
 print(f"mean over the {len(rows)} tie orders:  {orders_table['AP'].mean():.4f}")
 print(f'ties="expected" (tie-aware AP): {ap_expected:.4f}')
 orders_table.round(4)
+
 
 # %% [markdown]
 # ### Ties at scale: 8 to 48 bits

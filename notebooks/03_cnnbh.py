@@ -1,3 +1,17 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 03 · CNNBH: a classifier's binarized "knob" layer as hash codes
 #
@@ -9,6 +23,18 @@
 # relaxation, no special optimizer: cross-entropy alone. Yet in 2015 it beat the earlier deep
 # hashing method CNNH+ on CIFAR-10. This notebook rebuilds it, reproduces the paper's tables on
 # the `cifar10-1k` protocol, and asks *why* a classifier's signs carry retrieval information.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/hashlib-edu/hashlib_edu/blob/main/notebooks/03_cnnbh.ipynb)
+
+# %%
+# Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
+    # !pip -q install -e /content/hashlib_edu
+    sys.path.insert(0, "/content/hashlib_edu")
+    # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
@@ -25,10 +51,29 @@ import pandas as pd
 import torch
 from torch import nn
 
-from hashlib_edu.baselines import LSH
-from hashlib_edu.experiments import Recipe, load_protocol
-from hashlib_edu.metrics import precision_at_n_curve, precision_recall_curve
-from hashlib_edu.models import CNNBH_DROPOUT, CNNBHNet, count_parameters
+from hashlib_edu import (
+    Recipe,
+    count_parameters,
+    embed,
+    encode,
+    euclidean_precision_at_n,
+    load_protocol,
+    precision_at_n_curve,
+    precision_recall_curve,
+    save_model_results,
+    seed_everything,
+    select_device,
+    use_profile,
+)
+from hashlib_edu.methods.baselines import LSH
+from hashlib_edu.methods.cnnbh import (
+    CNNBH_DROPOUT,
+    CNNBH_EPOCHS,
+    CNNBHNet,
+    cnnbh_plain_recipe,
+    cnnbh_recipe,
+    train_cnnbh,
+)
 from hashlib_edu.plots import (
     plot_histograms,
     plot_metric_vs_bits,
@@ -36,11 +81,6 @@ from hashlib_edu.plots import (
     plot_precision_at_n,
     save_figure,
 )
-from hashlib_edu.profiles import use_profile
-from hashlib_edu.realvalued import euclidean_precision_at_n
-from hashlib_edu.recipes import CNNBH_EPOCHS, cnnbh_plain_recipe, cnnbh_recipe, train_cnnbh
-from hashlib_edu.results import save_model_results
-from hashlib_edu.training import embed, encode, seed_everything, select_device
 
 PROFILE = use_profile(PROFILE)
 EPOCHS = EPOCHS or CNNBH_EPOCHS[PROFILE]
@@ -82,6 +122,7 @@ print(f"\nparameters at k = 48: {count_parameters(plain48):,} (paper: '125K'); "
       f"with our BatchNorm: {count_parameters(CNNBHNet(48)):,}")
 print("final dropout p by code length (paper Table 2):", CNNBH_DROPOUT)
 
+
 # %% [markdown]
 # Note the pooling: cuda-convnet rounds 3×3/2 pooling **up**, so maps go 32 → 16 → 8 → 4
 # (`ceil_mode=True`); with PyTorch's default floor rounding they would end at 3×3 and the count
@@ -105,9 +146,8 @@ loss = nn.CrossEntropyLoss(label_smoothing=0.1)(demo(x), y)  # training: a class
 codes = knob_codes(demo, x)  # retrieval: the signs of the knob
 print("loss:", tuple(loss.shape), "codes:", tuple(codes.shape), "values:", codes.unique().tolist())
 
-
 # %% [markdown]
-# `hashlib_edu.recipes.train_cnnbh` runs exactly this with the usual loop
+# `hashlib_edu.methods.cnnbh.train_cnnbh` runs exactly this with the usual loop
 # (`loss.backward(); optimizer.step()`) over augmented mini-batches.
 #
 # **What we changed from the paper, and why.** The paper trains 900 epochs with SGD at a step

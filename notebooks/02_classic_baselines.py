@@ -1,3 +1,17 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 02 · Classic baselines: LSH and ITQ
 #
@@ -12,6 +26,18 @@
 # learned, unsupervised versus supervised. And *how much do the features matter?* — raw pixels,
 # a hand-crafted GIST-like descriptor, and the features of a CNN trained for classification. The
 # answer to the second question is the reason deep hashing exists.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/hashlib-edu/hashlib_edu/blob/main/notebooks/02_classic_baselines.ipynb)
+
+# %%
+# Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
+    # !pip -q install -e /content/hashlib_edu
+    sys.path.insert(0, "/content/hashlib_edu")
+    # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
@@ -29,15 +55,20 @@ import pandas as pd
 from scipy.stats import binom
 from threadpoolctl import threadpool_limits
 
-from hashlib_edu.baselines import CCAITQ, KSH, LSH, PCAITQ, itq_rotation, quantization_error
-from hashlib_edu.experiments import load_protocol
+from hashlib_edu import (
+    backbone_features,
+    embed,
+    load_protocol,
+    mean_average_precision,
+    precision_recall_curve,
+    save_results,
+    select_device,
+    use_profile,
+)
 from hashlib_edu.features import gist_like_features, pixel_features
-from hashlib_edu.metrics import mean_average_precision, precision_recall_curve
+from hashlib_edu.methods.baselines import CCAITQ, KSH, LSH, PCAITQ, itq_rotation, quantization_error
+from hashlib_edu.methods.cnnbh import CNNBH_EPOCHS, cnnbh_recipe, train_cnnbh
 from hashlib_edu.plots import plot_metric_vs_bits, plot_pr_curves, save_figure
-from hashlib_edu.profiles import use_profile
-from hashlib_edu.recipes import CNNBH_EPOCHS, cnnbh_recipe, train_cnnbh
-from hashlib_edu.results import save_results
-from hashlib_edu.training import backbone_features, embed, select_device
 
 PROFILE = use_profile(PROFILE)
 DEVICE = select_device()
@@ -490,6 +521,7 @@ for feat, F in FEATURES.items():
     long_rows.append(row)
 pd.DataFrame(long_rows).set_index("features").round(3)
 
+
 # %% [markdown]
 # ## 10. Our LSH row against CNNBH's and DSH's
 #
@@ -587,7 +619,7 @@ print(f"  classification accuracy of the feature network: DSH's 74.54% (test set
 #
 # 1. **ITQ by hand.** For the GIST-like features, compute `V` as in section 7 and write the ITQ
 #    loop yourself: start from `R = random_rotation(48, np.random.default_rng(0))` (from
-#    `hashlib_edu.baselines`), alternate `B = sign(V R)` and the Procrustes step for 50 iterations,
+#    `hashlib_edu.methods.baselines`), alternate `B = sign(V R)` and the Procrustes step for 50 iterations,
 #    recording $\lVert B - VR \rVert_F^2$. Compare your curve with
 #    `itq_rotation(V, 50, np.random.default_rng(0))[1]` (it draws the same initial rotation).
 # 2. **The nine directions.** Fit `CCAITQ(48, scale=False)` on the GIST-like and CNN features:

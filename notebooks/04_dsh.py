@@ -1,3 +1,17 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 04 · DSH: a pairwise loss on relaxed codes, its regularizer, and ensembles
 #
@@ -20,6 +34,18 @@
 # the supplementary's four tables: the regularizer vs the sigmoid (with the output histograms
 # that explain it), finetuning vs training from scratch, ensembles of codes, and classic
 # hashing on DSH's learned features.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/hashlib-edu/hashlib_edu/blob/main/notebooks/04_dsh.ipynb)
+
+# %%
+# Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
+    # !pip -q install -e /content/hashlib_edu
+    sys.path.insert(0, "/content/hashlib_edu")
+    # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
@@ -39,19 +65,32 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
-from hashlib_edu.baselines import CCAITQ, KSH, LSH
-from hashlib_edu.codes import concatenate_codes
+from hashlib_edu import (
+    concatenate_codes,
+    count_parameters,
+    embed,
+    encode,
+    evaluate_codes,
+    load_protocol,
+    load_results,
+    precision_recall_curve,
+    retrieve,
+    save_model_results,
+    save_results,
+    select_device,
+    use_profile,
+)
 from hashlib_edu.exercises import check_dsh_loss
-from hashlib_edu.experiments import load_protocol
-from hashlib_edu.losses import DSHLoss, DSHSigmoidLoss
-from hashlib_edu.metrics import precision_recall_curve
-from hashlib_edu.models import DSHNet, count_parameters
+from hashlib_edu.methods.baselines import CCAITQ, KSH, LSH
+from hashlib_edu.methods.dsh import (
+    DSH_EPOCHS,
+    DSHLoss,
+    DSHNet,
+    DSHSigmoidLoss,
+    dsh_recipe,
+    train_dsh,
+)
 from hashlib_edu.plots import plot_pr_curves, plot_retrieval_grid, save_figure
-from hashlib_edu.profiles import use_profile
-from hashlib_edu.recipes import DSH_EPOCHS, dsh_recipe, train_dsh
-from hashlib_edu.results import evaluate_codes, load_results, save_model_results, save_results
-from hashlib_edu.retrieval import retrieve
-from hashlib_edu.training import embed, encode, select_device
 
 PROFILE = use_profile(PROFILE)
 EPOCHS = EPOCHS or DSH_EPOCHS["cifar10-dsh"][PROFILE]
@@ -169,7 +208,7 @@ print(f"parameters at k = {BITS}: {count_parameters(net):,} "
 # codes = sign(model(x_test))                 # sign(0) = +1
 # ```
 #
-# `hashlib_edu.recipes.train_dsh` runs this loop (and caches a finished model in
+# `hashlib_edu.methods.dsh.train_dsh` runs this loop (and caches a finished model in
 # `checkpoints/`). **What we changed from the paper**: the paper trains with Caffe SGD for
 # 150,000 iterations on a GPU, no augmentation, no BatchNorm. On a CPU we train
 # `EPOCHS` epochs with AdamW and a one-cycle learning rate (max 2e-3), random pad-and-crop and
@@ -493,6 +532,7 @@ for i, qi in enumerate(rng.choice(len(hq), size=5, replace=False)):
                         db_index=dsh_data.db_idx, title=f"query {qi}", save=f"dsh_retrieval_{i}.png")
     plt.show()
 
+
 # %% [markdown]
 # ## What to notice
 #
@@ -514,7 +554,7 @@ for i, qi in enumerate(rng.choice(len(hq), size=5, replace=False)):
 # ## Exercises
 #
 # 1. **Write the DSH loss yourself** (below): mean over the pairs $i < j$ of the three terms,
-#    margin and $\alpha$ as arguments. The checker compares it with `hashlib_edu.losses.dsh_loss`
+#    margin and $\alpha$ as arguments. The checker compares it with `hashlib_edu.methods.dsh.dsh_loss`
 #    on random inputs and tells you which common mistake it sees.
 # 2. Why does the regularizer use the L1 norm $\lVert |b| - 1\rVert_1$ rather than the squared
 #    L2 norm? Plot both penalties and their gradients for one output in $[-2, 2]$.

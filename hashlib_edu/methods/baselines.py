@@ -44,7 +44,7 @@ import scipy.linalg
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from .codes import as_numpy, sign
+from ..codes import as_numpy, quantization_error, sign
 
 __all__ = [
     "LSH",
@@ -53,7 +53,7 @@ __all__ = [
     "KSH",
     "NotFittedError",
     "itq_rotation",
-    "quantization_error",
+    "quantization_error",  # defined in hashlib_edu.codes; ITQ's objective
     "random_rotation",
 ]
 
@@ -142,17 +142,6 @@ def random_rotation(k: int, rng: np.random.Generator) -> np.ndarray:
     """A Haar-distributed random orthogonal ``(k, k)`` matrix (QR of a Gaussian matrix)."""
     q, r = np.linalg.qr(rng.standard_normal((k, k)))
     return q * np.where(np.diag(r) < 0, -1.0, 1.0)  # sign fix makes the distribution uniform
-
-
-def quantization_error(V: np.ndarray, R: np.ndarray) -> float:
-    """ITQ's objective for rotation ``R`` with its best codes: ``||sign(V R) - V R||_F^2``.
-
-    Args:
-        V: ``(n, k)`` float projected data.
-        R: ``(k, k)`` orthogonal rotation.
-    """
-    VR = V @ R
-    return float(np.sum((sign(VR) - VR) ** 2))
 
 
 def itq_rotation(

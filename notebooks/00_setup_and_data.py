@@ -1,3 +1,17 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # 00 · Set-up and data
 #
@@ -7,6 +21,18 @@
 # says plainly where our numbers differ from the paper's and why.
 #
 # This first notebook checks the set-up, explains the **profiles** and loads **CIFAR-10**.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/hashlib-edu/hashlib_edu/blob/main/notebooks/00_setup_and_data.ipynb)
+
+# %%
+# Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import sys
+
+if "google.colab" in sys.modules:
+    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
+    # !pip -q install -e /content/hashlib_edu
+    sys.path.insert(0, "/content/hashlib_edu")
+    # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU

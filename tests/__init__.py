@@ -1,0 +1,1 @@
+"""Tests of the hashlib_edu package (a package so that test modules may share basenames)."""

@@ -1,0 +1,1 @@
+"""Tests of hashlib_edu.methods, one file per method module."""
