@@ -43,6 +43,8 @@ __all__ = [
     "efficientnet_lite0",
     "pretrained_backbone",
     "pretrained_with_code_layer",
+    "CUTS",
+    "split_pretrained",
 ]
 
 #: Channel statistics torchvision's ImageNet weights expect.
@@ -359,3 +361,37 @@ def pretrained_with_code_layer(n_bits: int, name: str = "alexnet", latent_bn: bo
     backbone, dim = pretrained_backbone(name)
     return BackboneWithCodeLayer(n_bits, latent_bn=latent_bn,
                                  backbone=nn.Sequential(scale, backbone), feature_dim=dim)
+
+
+#: Where :func:`split_pretrained` can cut a backbone: ``"pooled"`` (everything frozen, the
+#: pooled features are the activations) or ``"last-stage"`` (EfficientNet-Lite0: frozen up to
+#: its last stage of blocks; the last stage, the 1x1 head convolution and its BatchNorm, then
+#: the global pooling, stay trainable).
+CUTS = ("pooled", "last-stage")
+
+
+def split_pretrained(name: str, cut: str, size: int | None = None
+                     ) -> tuple[nn.Module, nn.Module, int]:
+    """Split a pretrained backbone at ``cut`` into ``(frozen, tail, feature_dim)``.
+
+    ``frozen`` takes the course's CIFAR-normalized ``(n, 3, 32, 32)`` batches (it starts with
+    :func:`backbone_input` at ``size``) and returns the activations at the cut; ``tail`` maps
+    those activations to ``(n, feature_dim)`` pooled features (``nn.Identity`` for
+    ``cut="pooled"``). ``frozen(x)`` then ``tail`` equals the whole backbone.
+
+    Shapes (EfficientNet-Lite0 at 224 px): ``"pooled"`` -> ``(n, 1280)``; ``"last-stage"`` ->
+    ``(n, 192, 7, 7)`` activations, tail -> ``(n, 1280)``.
+    """
+    if cut not in CUTS:
+        raise ValueError(f"cut must be one of {CUTS}; got {cut!r}.")
+    backbone, dim = pretrained_backbone(name)
+    scale = backbone_input(name, size)
+    if cut == "pooled":
+        return nn.Sequential(scale, backbone).eval(), nn.Identity(), dim
+    if name != "efficientnet_lite0":
+        raise ValueError(f"cut='last-stage' is defined for efficientnet_lite0 only; for {name!r} "
+                         "use cut='pooled' (frozen features) or fine-tune the whole network.")
+    stem = nn.Sequential(scale, backbone.conv_stem, backbone.bn1, *backbone.blocks[:-1])
+    tail = nn.Sequential(backbone.blocks[-1], backbone.conv_head, backbone.bn2,
+                         backbone.global_pool, nn.Flatten(1))
+    return stem.eval(), tail, dim

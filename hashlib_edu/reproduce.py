@@ -21,7 +21,8 @@ Every method uses the course's shared small backbone (the CNNBH convolutional st
   targets, m = 0.3, s = sqrt(k)), both with BN on the latent, as notebooks 05 and 06, and
   CNNBH's SGD recipe without label smoothing (60 epochs in ``quick``).
 
-For each (method, bits) the results writer stores ``results/<protocol>/<method>-<bits>.json``
+On ``cifar10-dsh`` (50,000 training images) the class-target methods train for 30 epochs under
+``quick`` (:data:`PROTOCOL_EPOCHS`). For each (method, bits) the results writer stores ``results/<protocol>/<method>-<bits>.json``
 and the codes (``<method>_seed<seed>`` for ``--seed`` other than 0, ``<method>_ep<epochs>`` for
 an ``--epochs`` budget other than the profile's, so the committed results stay as they are).
 A trained model is a checkpoint in ``checkpoints/`` (named by method, bits,
@@ -33,6 +34,7 @@ functions, so a model trained by a notebook is reused here and vice versa.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,29 +43,44 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
-from .backbones import BackboneWithCodeLayer
+from .activations import ActivationLoader, cached_activations
+from .backbones import (
+    PRETRAINED_BACKBONES,
+    BackboneWithCodeLayer,
+    backbone_input,
+    pretrained_backbone,
+    split_pretrained,
+)
 from .data import ProtocolData, load_protocol
-from .methods.baselines import LSH, PCAITQ
-from .methods.cnnbh import CNNBH_EPOCHS, cnnbh_recipe, train_cnnbh
+from .methods.baselines import KSH, LSH, PCAITQ
+from .methods.cnnbh import CNNBH_EPOCHS, CNNBHNet, cnnbh_recipe, train_cnnbh
 from .methods.dpah import DPAH_EPOCHS, dpah_loss, dpah_recipe
 from .methods.dsh import DSHLoss
 from .methods.orthohash import ORTHOHASH_EPOCHS, orthohash_loss, orthohash_recipe
 from .metrics import positive_int
 from .profiles import PROFILES, get_profile, use_profile
 from .report import COMPARISON_BITS
-from .results import codes_path, save_model_results, save_results
+from .results import REGIMES, codes_path, save_model_results, save_results
 from .training import (
     CODE_LAYER_EPOCHS,
     History,
     Recipe,
     backbone_features,
+    cached_recipe,
     code_layer_recipe,
+    encode,
+    finetune_recipe,
     progress_enabled,
+    run_name,
+    seed_everything,
     select_device,
+    state_digest,
+    train_model,
     train_with_code_layer,
 )
 
-__all__ = ["METHODS", "MethodSpec", "TRAINED_METHODS", "DEFAULT_BITS", "PAPER_MAP",
+__all__ = ["METHODS", "DEFAULT_METHODS", "MethodSpec", "TRAINED_METHODS", "PROTOCOL_EPOCHS",
+           "schedule", "REGIME_EPOCHS", "REGIME_INPUT_SIZE", "pretrained_features", "DEFAULT_BITS", "PAPER_MAP",
            "FEATURE_BITS", "classifier_features", "result_name", "run_method",
            "train_and_save", "reproduce", "main"]
 
@@ -83,7 +100,7 @@ def classifier_features(data: ProtocolData, seed: int = 0, device=None,
                         progress: bool | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """L2-normalized Pool3 features ``(n, 1024)`` of the train/query/database images from the
     ``FEATURE_BITS``-bit CNNBH classifier (trained or loaded), and a description dict."""
-    recipe = cnnbh_recipe(CNNBH_EPOCHS[data.profile])
+    recipe = cnnbh_recipe(schedule("cnnbh", data.protocol, data.profile))
     model, history = train_cnnbh(data, FEATURE_BITS, recipe, seed=seed, device=device,
                                  progress=progress)
     feats = {part: backbone_features(model, data.images(part), normalize=True).numpy()
@@ -110,19 +127,27 @@ class Job:
     device: object
     progress: bool | None
     paper_map: float | None
-    features: tuple[dict, dict] | None  # lsh/itq: classifier_features(...)
+    features: tuple[dict, dict] | None  # fitted methods: (features, info); cached regimes too
+    regime: str = "scratch"
+    backbone: str = "small"
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A method of :data:`METHODS`: ``epochs`` per profile (``None``: fitted, not trained) and
-    ``run(job) -> record`` (trains or loads, then saves through the results writer)."""
+    """A method of :data:`METHODS`: ``epochs`` per profile (``None``: fitted, not trained),
+    ``run(job) -> record`` for the scratch regime (trains or loads, then saves through the
+    results writer), and for a trained method what the pretrained regimes put on a backbone:
+    ``make_head(bits, backbone, feature_dim, n_classes)`` (the method's network on that
+    backbone) and ``make_loss(bits, n_classes, seed)`` (the same loss class as end to end)."""
 
     epochs: Mapping[str, int] | None
     run: Callable[[Job], dict]
+    make_head: Callable[[int, nn.Module, int, int], nn.Module] | None = None
+    make_loss: Callable[[int, int, int], nn.Module] | None = None
 
 
-def _fitted(make_hasher: Callable[[int, int], object]) -> Callable[[Job], dict]:
+def _fitted(make_hasher: Callable[[int, int], object],
+            supervised: bool = False) -> Callable[[Job], dict]:
     def run(job: Job) -> dict:
         from threadpoolctl import threadpool_limits
 
@@ -132,31 +157,35 @@ def _fitted(make_hasher: Callable[[int, int], object]) -> Callable[[Job], dict]:
         hasher = make_hasher(job.bits, job.seed)
         start = time.perf_counter()
         with threadpool_limits(1):  # many small products: one BLAS thread is faster
-            hasher.fit(feats["train"])
+            if supervised:
+                hasher.fit(feats["train"], data.part_labels("train"))
+            else:
+                hasher.fit(feats["train"])
             fitted = time.perf_counter()
             q, db = hasher.encode(feats["query"]), hasher.encode(feats["database"])
         return save_results(job.name, job.bits, data.protocol, q, db, data.split, data.labels,
                             train_seconds=fitted - start,
                             encode_seconds=time.perf_counter() - fitted, epochs=None,
                             profile=data.profile, device="cpu", seed=job.seed,
-                            paper_map=job.paper_map, hasher=repr(hasher), **info)
+                            paper_map=job.paper_map, hasher=repr(hasher),
+                            regime=job.regime, backbone=job.backbone, **info)
     return run
 
 
 def _run_cnnbh(job: Job) -> dict:
-    recipe = cnnbh_recipe(job.epochs or CNNBH_EPOCHS[job.data.profile])
+    recipe = cnnbh_recipe(job.epochs or schedule("cnnbh", job.data.protocol, job.data.profile))
     model, history = train_cnnbh(job.data, job.bits, recipe, seed=job.seed, device=job.device,
                                  progress=job.progress)
     return save_model_results(model, job.name, job.bits, job.data, history, recipe=recipe,
                               paper_map=job.paper_map, seed=job.seed)
 
 
-def _code_layer(method: str, epochs: Mapping[str, int], make_recipe: Callable[[int], Recipe],
+def _code_layer(method: str, make_recipe: Callable[[int], Recipe],
                 make_loss: Callable[[int, int, int], nn.Module],
                 latent_bn: bool) -> Callable[[Job], dict]:
     """``run`` for a method that trains the small backbone + a code layer with its loss."""
     def run(job: Job) -> dict:
-        recipe = make_recipe(job.epochs or epochs[job.data.profile])
+        recipe = make_recipe(job.epochs or schedule(method, job.data.protocol, job.data.profile))
         loss_fn = make_loss(job.bits, len(job.data.dataset.classes), job.seed)
         return train_and_save(job.data, job.bits, loss_fn, recipe, method=method,
                               name=job.name, latent_bn=latent_bn, seed=job.seed,
@@ -166,31 +195,68 @@ def _code_layer(method: str, epochs: Mapping[str, int], make_recipe: Callable[[i
     return run
 
 
+def _code_layer_head(latent_bn: bool) -> Callable[[int, nn.Module, int, int], nn.Module]:
+    return lambda bits, backbone, dim, n_classes: BackboneWithCodeLayer(
+        bits, latent_bn=latent_bn, backbone=backbone, feature_dim=dim)
+
+
+def _dsh_loss(bits: int, n_classes: int, seed: int) -> nn.Module:
+    return DSHLoss(bits, alpha=0.01)
+
+
+def _dpah_loss(bits: int, n_classes: int, seed: int) -> nn.Module:
+    return dpah_loss(bits, n_classes, seed=seed)
+
+
+def _orthohash_loss(bits: int, n_classes: int, seed: int) -> nn.Module:
+    return orthohash_loss(bits, n_classes, seed=seed)
+
+
 #: The one registry of the course's methods as ``reproduce`` runs them.
 METHODS: dict[str, MethodSpec] = {
     "lsh": MethodSpec(None, _fitted(lambda bits, seed: LSH(bits, random_state=seed))),
     "itq": MethodSpec(None, _fitted(lambda bits, seed: PCAITQ(bits, n_iter=50,
                                                                random_state=seed))),
-    "cnnbh": MethodSpec(CNNBH_EPOCHS, _run_cnnbh),
-    "dsh": MethodSpec(CODE_LAYER_EPOCHS, _code_layer(
-        "dsh", CODE_LAYER_EPOCHS, code_layer_recipe,
-        lambda bits, n_classes, seed: DSHLoss(bits, alpha=0.01), latent_bn=False)),
-    "dpah": MethodSpec(DPAH_EPOCHS, _code_layer(
-        "dpah", DPAH_EPOCHS, dpah_recipe,
-        lambda bits, n_classes, seed: dpah_loss(bits, n_classes, seed=seed), latent_bn=True)),
-    "orthohash": MethodSpec(ORTHOHASH_EPOCHS, _code_layer(
-        "orthohash", ORTHOHASH_EPOCHS, orthohash_recipe,
-        lambda bits, n_classes, seed: orthohash_loss(bits, n_classes, seed=seed),
-        latent_bn=True)),
+    "ksh": MethodSpec(None, _fitted(lambda bits, seed: KSH(bits, random_state=seed),
+                                    supervised=True)),
+    "cnnbh": MethodSpec(
+        CNNBH_EPOCHS, _run_cnnbh,
+        make_head=lambda bits, backbone, dim, n_classes: CNNBHNet(
+            bits, n_classes, backbone=backbone, feature_dim=dim),
+        make_loss=lambda bits, n_classes, seed: nn.CrossEntropyLoss(label_smoothing=0.1)),
+    "dsh": MethodSpec(CODE_LAYER_EPOCHS,
+                      _code_layer("dsh", code_layer_recipe, _dsh_loss, latent_bn=False),
+                      make_head=_code_layer_head(False), make_loss=_dsh_loss),
+    "dpah": MethodSpec(DPAH_EPOCHS,
+                       _code_layer("dpah", dpah_recipe, _dpah_loss, latent_bn=True),
+                       make_head=_code_layer_head(True), make_loss=_dpah_loss),
+    "orthohash": MethodSpec(ORTHOHASH_EPOCHS,
+                            _code_layer("orthohash", orthohash_recipe, _orthohash_loss,
+                                        latent_bn=True),
+                            make_head=_code_layer_head(True), make_loss=_orthohash_loss),
 }
+#: What ``reproduce`` runs when no methods are named (KSH is opt-in: it is slow to fit).
+DEFAULT_METHODS = ("lsh", "itq", "cnnbh", "dsh", "dpah", "orthohash")
 #: The methods that are trained (and so take an ``epochs`` override), with their epochs per
 #: profile; LSH and ITQ are fitted.
 TRAINED_METHODS = {name: spec.epochs for name, spec in METHODS.items() if spec.epochs}
 
 
-def _budget(method: str, profile: str, epochs: int | None) -> int | None:
-    """``epochs``, or ``None`` when it is the profile's own schedule for ``method``."""
-    return None if epochs == TRAINED_METHODS.get(method, {}).get(profile) else epochs
+#: Budgets that differ by protocol: ``cifar10-dsh`` trains on 50,000 images (ten times
+#: ``cifar10-1k``'s 5,000), so under ``quick`` the class-target methods get 30 epochs there
+#: (about 55 s an epoch on a 2-core CPU) instead of 60.
+PROTOCOL_EPOCHS = {"cifar10-dsh": {"quick": {"cnnbh": 30, "dpah": 30, "orthohash": 30}}}
+
+
+def schedule(method: str, protocol: str, profile: str) -> int | None:
+    """The epochs ``method`` trains for on ``protocol`` under ``profile`` (``None``: fitted)."""
+    override = PROTOCOL_EPOCHS.get(protocol, {}).get(profile, {}).get(method)
+    return override or TRAINED_METHODS.get(method, {}).get(profile)
+
+
+def _budget(method: str, data: ProtocolData, epochs: int | None) -> int | None:
+    """``epochs``, or ``None`` when it is the protocol and profile's own schedule."""
+    return None if epochs == schedule(method, data.protocol, data.profile) else epochs
 
 
 def result_name(method: str, seed: int = 0, epochs: int | None = None) -> str:
@@ -212,8 +278,9 @@ def _check_epochs(methods: Sequence[str], epochs: int | None) -> None:
 
 
 def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device=None,
-               features: tuple[dict, dict] | None = None,
-               progress: bool | None = None, epochs: int | None = None) -> dict:
+               features: tuple[dict, dict] | dict | None = None,
+               progress: bool | None = None, epochs: int | None = None,
+               regime: str = "scratch", backbone: str = "small") -> dict:
     """Train (or load) one method at one code length and save its results (under
     :func:`result_name`: ``<method>_seed<seed>`` for a seed other than 0,
     ``<method>_ep<epochs>`` for a training budget other than the profile's); returns the record.
@@ -224,16 +291,32 @@ def run_method(method: str, bits: int, data: ProtocolData, seed: int = 0, device
         epochs: ``None`` (the profile's schedule) or the number of epochs to train a
             :data:`TRAINED_METHODS` model for, with the same recipe (the one-cycle schedule
             stretched to it); the profile's own number counts as ``None``.
+        regime: ``"scratch"`` (the small backbone, or DSH's own network in notebook 04),
+            ``"frozen"`` (heads on a pretrained backbone's pooled features; LSH/ITQ/KSH fitted
+            on them), ``"finetune-last"`` (the last stage and the head trained on cached
+            activations) or ``"finetune"`` (the whole backbone end to end; a GPU's job).
+        backbone: ``"small"`` for ``scratch``, else a pretrained backbone
+            (``"efficientnet_lite0"`` works offline).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}.")
     positive_int(bits, "bits")
-    _check_epochs([method], epochs)
-    epochs = _budget(method, data.profile, epochs)
+    _check_regime(regime, backbone)
+    if regime == "scratch":
+        _check_epochs([method], epochs)
+        epochs = _budget(method, data, epochs)
+    elif epochs is not None:
+        positive_int(epochs, "epochs")
+        epochs = None if epochs == REGIME_EPOCHS[regime][data.profile] else epochs
     job = Job(data=data, bits=int(bits), name=result_name(method, seed, epochs), seed=seed,
               epochs=epochs, device=device, progress=progress,
-              paper_map=_paper(method, bits, data.protocol), features=features)
-    return METHODS[method].run(job)
+              paper_map=_paper(method, bits, data.protocol) if regime == "scratch" else None,
+              features=features, regime=regime, backbone=backbone)
+    if regime == "scratch":
+        return METHODS[method].run(job)
+    if regime == "finetune":
+        return _run_finetune(job, method)
+    return _run_cached(job, method)
 
 
 def train_and_save(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe, *,
@@ -263,10 +346,138 @@ def train_and_save(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Re
     return model, history, record
 
 
-def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BITS,
+
+# --------------------------------------------------------------------------- pretrained regimes
+
+#: Epochs per profile of the pretrained regimes: the cached ones (``frozen``,
+#: ``finetune-last``) and the whole-backbone ``finetune``.
+REGIME_EPOCHS = {"frozen": {"smoke": 1, "quick": 20, "paper": 20},
+                 "finetune-last": {"smoke": 1, "quick": 20, "paper": 20},
+                 "finetune": {"smoke": 1, "quick": 10, "paper": 100}}
+#: Input resolution of the pretrained backbones per profile (``smoke`` keeps CI fast).
+REGIME_INPUT_SIZE = {"smoke": 64, "quick": 224, "paper": 224}
+
+
+def _check_regime(regime: str, backbone: str) -> None:
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES}; got {regime!r}.")
+    if regime == "scratch":
+        if backbone != "small":
+            raise ValueError(f"regime 'scratch' trains the small backbone; got backbone "
+                             f"{backbone!r}: use --regime frozen, finetune-last or finetune.")
+        return
+    if backbone not in PRETRAINED_BACKBONES:
+        raise ValueError(f"regime {regime!r} needs a pretrained backbone, one of "
+                         f"{list(PRETRAINED_BACKBONES)} (offline: efficientnet_lite0); got "
+                         f"{backbone!r}.")
+    if regime == "finetune-last" and backbone != "efficientnet_lite0":
+        raise ValueError("regime 'finetune-last' is defined for efficientnet_lite0 (its last "
+                         "stage); use 'frozen' or 'finetune' for other backbones.")
+
+
+def pretrained_features(data: ProtocolData, backbone: str = "efficientnet_lite0",
+                        cut: str = "last-stage", device=None,
+                        progress: bool | None = None) -> dict[str, np.ndarray]:
+    """Cached activations (:func:`~hashlib_edu.activations.cached_activations`) of ``data``'s
+    train/query/database images at ``cut`` (``"pooled"``: L2-normalized pooled features, as the
+    baselines hash them; ``"last-stage"``: before EfficientNet-Lite0's last stage), and of the
+    mirrored training images (``"train_mirrored"``); ``"seconds"``: the time it took (near 0
+    once cached). All 60,000 images are computed once and shared by every protocol, except
+    under ``smoke`` (only the images the small split uses)."""
+    size = REGIME_INPUT_SIZE[data.profile]
+    start = time.perf_counter()
+    used = np.union1d(np.union1d(data.query_idx, data.train_idx), data.db_idx)
+    every = len(used) == len(data.labels)
+    acts = cached_activations(data.dataset, backbone, cut, size,
+                              indices=None if every else used, device=device,
+                              progress=progress)
+    mirrored = cached_activations(data.dataset, backbone, cut, size, indices=data.train_idx,
+                                  mirror=True, device=device, progress=progress)
+    out = {part: np.asarray(acts[np.searchsorted(used, idx)], dtype=np.float32)
+           for part, idx in (("train", data.train_idx), ("query", data.query_idx),
+                             ("database", data.db_idx))}
+    out["train_mirrored"] = np.asarray(mirrored, dtype=np.float32)
+    if cut == "pooled":
+        for part, x in out.items():
+            out[part] = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def _run_cached(job: Job, method: str) -> dict:
+    """``frozen`` / ``finetune-last``: the method's head (and for ``finetune-last`` the last
+    stage of the backbone) trained on cached activations with the method's loss."""
+    spec, data = METHODS[method], job.data
+    cut = "pooled" if job.regime == "frozen" else "last-stage"
+    size = REGIME_INPUT_SIZE[data.profile]
+    feats = job.features or pretrained_features(data, job.backbone, cut, job.device,
+                                                job.progress)
+    if spec.make_head is None:  # LSH / ITQ / KSH on the frozen pooled features
+        if job.regime != "frozen":
+            raise ValueError(f"{method} is fitted on features: use it with regime 'frozen'.")
+        info = {"features": f"L2-normalized pooled features of {job.backbone} ({size} px)",
+                "activation_seconds": feats["seconds"]}
+        return spec.run(dataclasses.replace(job, features=(feats, info)))
+    if cut == "pooled":
+        tail, dim = nn.Identity(), feats["train"].shape[1]
+    else:
+        _, tail, dim = split_pretrained(job.backbone, cut, size)
+    n_classes = len(data.dataset.classes)
+    seed_everything(job.seed)
+    model = spec.make_head(job.bits, tail, dim, n_classes)
+    loss_fn = spec.make_loss(job.bits, n_classes, job.seed)
+    recipe = cached_recipe(job.epochs or REGIME_EPOCHS[job.regime][data.profile])
+    name = run_name(method, job.bits, data, recipe, job.seed,
+                    tag=f"{job.regime}-{job.backbone}-{size}-{loss_fn!r}-{state_digest(loss_fn)}")
+    device = select_device(job.device)
+    loader = ActivationLoader(feats["train"], data.part_labels("train"),
+                              mirrored=feats["train_mirrored"], batch_size=recipe.batch_size,
+                              drop_last=len(feats["train"]) > recipe.batch_size, seed=job.seed,
+                              device=device)
+    history = train_model(model, loss_fn, data, recipe, name=name, seed=job.seed, device=device,
+                          extra_params=list(loss_fn.parameters()), progress=job.progress,
+                          loader=loader)
+    start = time.perf_counter()
+    q, db = encode(model, feats["query"]), encode(model, feats["database"])
+    return save_results(job.name, job.bits, data.protocol, q, db, data.split, data.labels,
+                        regime=job.regime, backbone=job.backbone,
+                        train_seconds=history.train_seconds,
+                        encode_seconds=time.perf_counter() - start, epochs=history.epochs,
+                        profile=data.profile, device=str(device), seed=job.seed,
+                        paper_map=job.paper_map, recipe=dict(recipe.__dict__),
+                        loss=repr(loss_fn), input_size=size, cut=cut,
+                        activation_seconds=feats["seconds"])
+
+
+def _run_finetune(job: Job, method: str) -> dict:
+    """``finetune``: the whole pretrained backbone and the method's head trained end to end on
+    the images (resized on the device; mixed precision on a GPU)."""
+    spec, data = METHODS[method], job.data
+    if spec.make_head is None:
+        raise ValueError(f"{method} is fitted on features: use it with regime 'frozen'.")
+    size = REGIME_INPUT_SIZE[data.profile]
+    net, dim = pretrained_backbone(job.backbone)
+    n_classes = len(data.dataset.classes)
+    seed_everything(job.seed)
+    model = spec.make_head(job.bits, nn.Sequential(backbone_input(job.backbone, size), net), dim,
+                           n_classes)
+    loss_fn = spec.make_loss(job.bits, n_classes, job.seed)
+    recipe = finetune_recipe(job.epochs or REGIME_EPOCHS["finetune"][data.profile])
+    name = run_name(method, job.bits, data, recipe, job.seed,
+                    tag=f"finetune-{job.backbone}-{size}-{loss_fn!r}-{state_digest(loss_fn)}")
+    history = train_model(model, loss_fn, data, recipe, name=name, seed=job.seed,
+                          device=job.device, extra_params=list(loss_fn.parameters()),
+                          progress=job.progress)
+    return save_model_results(model, job.name, job.bits, data, history, recipe=recipe,
+                              paper_map=job.paper_map, seed=job.seed, regime="finetune",
+                              backbone=job.backbone, loss=repr(loss_fn), input_size=size)
+
+
+def reproduce(methods: Sequence[str] = DEFAULT_METHODS, bits: Sequence[int] = DEFAULT_BITS,
               protocol: str = "cifar10-1k", profile: str | None = None, seed: int = 0,
               device=None, progress: bool | None = None, data: ProtocolData | None = None,
-              skip_existing: bool = False, epochs: int | None = None) -> list[dict]:
+              skip_existing: bool = False, epochs: int | None = None,
+              regime: str = "scratch", backbone: str = "small") -> list[dict]:
     """Run :func:`run_method` for every (method, bits); returns the saved records in order.
 
     Args:
@@ -274,11 +485,15 @@ def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BI
             profile's ``results/`` (notebook 07 runs only what is missing).
         epochs: ``None`` (each method's schedule in this profile) or a training budget for
             every method (trained methods only); see :func:`run_method`.
+        regime, backbone: see :func:`run_method`; each (profile, regime, backbone) writes to
+            its own results folder (:func:`~hashlib_edu.results.results_folder`).
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}.")
-    _check_epochs(methods, epochs)
+    _check_regime(regime, backbone)
+    if regime == "scratch":
+        _check_epochs(methods, epochs)
     profile = use_profile(profile)
     device = select_device(device)
     if data is None:
@@ -289,24 +504,30 @@ def reproduce(methods: Sequence[str] = METHODS, bits: Sequence[int] = DEFAULT_BI
     jobs = [(m, b) for m in methods for b in bits
             if not (skip_existing
                     and codes_path(data.protocol,
-                                   result_name(m, seed, _budget(m, data.profile, epochs)), b,
-                                   data.profile).is_file())]
+                                   result_name(m, seed, _budget(m, data, epochs)
+                                               if regime == "scratch" else epochs), b,
+                                   data.profile, regime=regime, backbone=backbone).is_file())]
     features = None
+    if regime in ("frozen", "finetune-last") and jobs:  # one cache read for every method
+        features = pretrained_features(data, backbone, "pooled" if regime == "frozen"
+                                       else "last-stage", device, progress=show)
     records = []
     bar = tqdm(jobs, desc="reproduce", disable=not show)
     for method, b in bar:
         bar.set_postfix_str(f"{method}-{b}")
-        if METHODS[method].epochs is None and features is None:  # fitted on CNN features
-            features = classifier_features(data, seed, device, progress=show)
+        if regime == "scratch" and METHODS[method].epochs is None and features is None:
+            features = classifier_features(data, seed, device, progress=show)  # CNN features
         records.append(run_method(method, b, data, seed=seed, device=device,
-                                  features=features, progress=show, epochs=epochs))
+                                  features=features if regime != "finetune" else None,
+                                  progress=show, epochs=epochs, regime=regime,
+                                  backbone=backbone))
     return records
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hashlib_edu.reproduce",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
     parser.add_argument("--bits", nargs="+", type=int, default=list(DEFAULT_BITS))
     parser.add_argument("--protocol", default="cifar10-1k",
                         choices=("cifar10-1k", "cifar10-dsh"))
@@ -318,10 +539,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="train every method for this many epochs instead of the "
                              "profile's schedule (trained methods only); results are saved "
                              "as <method>_ep<epochs>")
+    parser.add_argument("--regime", choices=REGIMES, default="scratch",
+                        help="scratch (small backbone) | frozen | finetune-last | finetune "
+                             "(pretrained backbone)")
+    parser.add_argument("--backbone", default=None,
+                        help="small for scratch (default); a pretrained backbone otherwise "
+                             f"({', '.join(PRETRAINED_BACKBONES)}; default efficientnet_lite0, "
+                             "which works offline)")
     args = parser.parse_args(argv)
+    backbone = args.backbone or ("small" if args.regime == "scratch" else "efficientnet_lite0")
+    try:
+        _check_regime(args.regime, backbone)
+    except ValueError as err:
+        parser.error(str(err))
     if any(b < 1 for b in args.bits):
         parser.error("--bits must be positive integers")
-    if args.epochs is not None:
+    if args.epochs is not None and args.regime == "scratch":
         try:
             _check_epochs(args.methods, args.epochs)
         except ValueError as err:
@@ -329,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     profile = get_profile(args.profile)
     start = time.perf_counter()
     records = reproduce(args.methods, args.bits, args.protocol, profile, args.seed,
-                        epochs=args.epochs)
+                        epochs=args.epochs, regime=args.regime, backbone=backbone)
     width = max([10] + [len(r["method"]) for r in records])
     print(f"{'method':{width}s} {'bits':>4s} {'mAP':>7s} {'P@H<=2':>7s} {'train min':>9s}")
     for r in records:

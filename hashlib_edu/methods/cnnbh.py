@@ -46,20 +46,27 @@ class CNNBHNet(nn.Module):
         batchnorm: BatchNorm after each convolution (our modern-training change; the
             paper has none). At ``k = 48`` without BN: 125,562 parameters (paper: "125K").
         conv_dropout: dropout after each pooling layer (paper: 0.5).
+        backbone: a module mapping inputs to ``(n, d)`` features instead of the small backbone
+            (e.g. a pretrained network's tail, for the pretrained regimes); ``feature_dim``
+            gives ``d``.
 
     Shapes: ``forward: (n, 3, 32, 32) -> (n, n_classes)`` logits; ``embed -> (n, k)``.
     """
 
     def __init__(self, n_bits: int = 48, n_classes: int = 10, dropout: float | None = None,
-                 batchnorm: bool = True, conv_dropout: float = 0.5) -> None:
+                 batchnorm: bool = True, conv_dropout: float = 0.5,
+                 backbone: nn.Module | None = None, feature_dim: int | None = None) -> None:
         super().__init__()
         if n_bits <= 0:
             raise ValueError(f"n_bits must be positive; got {n_bits}.")
         if dropout is None:
             dropout = CNNBH_DROPOUT.get(n_bits, 0.5)
         self.n_bits, self.dropout_p = n_bits, dropout
-        self.backbone = SmallBackbone(batchnorm=batchnorm, dropout=conv_dropout)
-        self.knob = nn.Linear(SmallBackbone.out_features, n_bits)
+        if backbone is not None and feature_dim is None:
+            raise ValueError("pass feature_dim= with a custom backbone.")
+        self.backbone = (backbone if backbone is not None
+                         else SmallBackbone(batchnorm=batchnorm, dropout=conv_dropout))
+        self.knob = nn.Linear(feature_dim or SmallBackbone.out_features, n_bits)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(n_bits, n_classes)
 
