@@ -68,6 +68,7 @@ from .training import (
     backbone_features,
     cached_recipe,
     code_layer_recipe,
+    embed,
     encode,
     finetune_recipe,
     progress_enabled,
@@ -386,17 +387,25 @@ def pretrained_features(data: ProtocolData, backbone: str = "efficientnet_lite0"
     under ``smoke`` (only the images the small split uses)."""
     size = REGIME_INPUT_SIZE[data.profile]
     start = time.perf_counter()
+    # EfficientNet-Lite0's pooled features come from the last-stage cache through its (frozen)
+    # last stage: one cache serves both regimes, and the expensive part runs once.
+    cached_cut = "last-stage" if backbone == "efficientnet_lite0" else cut
     used = np.union1d(np.union1d(data.query_idx, data.train_idx), data.db_idx)
     every = len(used) == len(data.labels)
-    acts = cached_activations(data.dataset, backbone, cut, size,
+    acts = cached_activations(data.dataset, backbone, cached_cut, size,
                               indices=None if every else used, device=device,
                               progress=progress)
-    mirrored = cached_activations(data.dataset, backbone, cut, size, indices=data.train_idx,
-                                  mirror=True, device=device, progress=progress)
+    mirrored = cached_activations(data.dataset, backbone, cached_cut, size,
+                                  indices=data.train_idx, mirror=True, device=device,
+                                  progress=progress)
     out = {part: np.asarray(acts[np.searchsorted(used, idx)], dtype=np.float32)
            for part, idx in (("train", data.train_idx), ("query", data.query_idx),
                              ("database", data.db_idx))}
     out["train_mirrored"] = np.asarray(mirrored, dtype=np.float32)
+    if cut == "pooled" and cached_cut != "pooled":
+        _, tail, _ = split_pretrained(backbone, cached_cut, size)
+        tail.to(select_device(device))
+        out = {part: embed(tail, x, batch_size=500).numpy() for part, x in out.items()}
     if cut == "pooled":
         for part, x in out.items():
             out[part] = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

@@ -198,3 +198,19 @@ def test_regime_and_backbone_are_checked_with_a_clear_message():
         _check_regime("halfway", "small")
     with pytest.raises(SystemExit):
         main(["--regime", "finetune-last", "--backbone", "resnet18", "--methods", "dpah"])
+
+
+def test_pooled_features_come_from_the_last_stage_cache(smoke_data, _needs_efficientnet):
+    import numpy as np
+
+    from hashlib_edu.activations import cached_activations
+    from hashlib_edu.reproduce import pretrained_features
+
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data)
+    feats = pretrained_features(data, cut="pooled", progress=False)
+    direct = cached_activations(smoke_data.images[data.query_idx], "efficientnet_lite0",
+                                "pooled", 64).astype(np.float32)
+    direct /= np.linalg.norm(direct, axis=1, keepdims=True)
+    np.testing.assert_allclose(feats["query"], direct, atol=5e-4)
+    np.testing.assert_allclose(np.linalg.norm(feats["train_mirrored"], axis=1), 1.0, atol=1e-5)
+    assert feats["train"].shape == (len(data.train_idx), 1280)
