@@ -12,8 +12,8 @@ Every method uses the course's shared small backbone (the CNNBH convolutional st
   classifier (the backbone trained as a classifier; notebook 02's "CNN features");
 * ``cnnbh``: the CNNBH classifier, codes = signs of the knob (notebook 03's recipe: SGD,
   one-cycle, 60 epochs in ``quick``);
-* ``dsh``: backbone + code layer trained with ``DSHLoss(k, alpha=0.01)`` (notebook 04 uses
-  DSH's own network instead; this is the equal-backbone comparison) with
+* ``dsh``: on ``cifar10-dsh`` DSH's own CIFAR network with ``DSHLoss(k, alpha=0.01)``, as
+  notebook 04; on ``cifar10-1k`` the backbone + a code layer (the equal-backbone comparison) with
   :func:`~hashlib_edu.training.code_layer_recipe` (AdamW, one-cycle, 50 epochs in ``quick``);
 * ``dpah``: :func:`~hashlib_edu.methods.dpah.dpah_loss` (positions started at 0.9 x the rows
   of a Hadamard matrix, s = 2/sqrt(k), alpha = 0.5) and
@@ -55,7 +55,7 @@ from .data import ProtocolData, load_protocol
 from .methods.baselines import KSH, LSH, PCAITQ
 from .methods.cnnbh import CNNBH_EPOCHS, CNNBHNet, cnnbh_recipe, train_cnnbh
 from .methods.dpah import DPAH_EPOCHS, dpah_loss, dpah_recipe
-from .methods.dsh import DSHLoss
+from .methods.dsh import DSH_EPOCHS, DSHLoss, dsh_recipe, train_dsh
 from .methods.orthohash import ORTHOHASH_EPOCHS, orthohash_loss, orthohash_recipe
 from .metrics import positive_int
 from .profiles import PROFILES, get_profile, use_profile
@@ -196,6 +196,21 @@ def _code_layer(method: str, make_recipe: Callable[[int], Recipe],
     return run
 
 
+def _run_dsh(job: Job) -> dict:
+    """DSH: on its own protocol (``cifar10-dsh``) DSH's own CIFAR network, as notebook 04 (the
+    same checkpoint); elsewhere the small backbone + a code layer (the equal-backbone
+    comparison)."""
+    if job.data.protocol != "cifar10-dsh":
+        return _code_layer("dsh", code_layer_recipe, _dsh_loss, latent_bn=False)(job)
+    recipe = dsh_recipe(job.epochs or DSH_EPOCHS["cifar10-dsh"][job.data.profile])
+    loss_fn = _dsh_loss(job.bits, len(job.data.dataset.classes), job.seed)
+    model, history = train_dsh(job.data, job.bits, loss_fn, recipe, seed=job.seed,
+                               device=job.device, progress=job.progress)
+    return save_model_results(model, job.name, job.bits, job.data, history, recipe=recipe,
+                              paper_map=job.paper_map, seed=job.seed, loss=repr(loss_fn),
+                              network="DSHNet + BN", backbone="dshnet")
+
+
 def _code_layer_head(latent_bn: bool) -> Callable[[int, nn.Module, int, int], nn.Module]:
     return lambda bits, backbone, dim, n_classes: BackboneWithCodeLayer(
         bits, latent_bn=latent_bn, backbone=backbone, feature_dim=dim)
@@ -225,9 +240,8 @@ METHODS: dict[str, MethodSpec] = {
         make_head=lambda bits, backbone, dim, n_classes: CNNBHNet(
             bits, n_classes, backbone=backbone, feature_dim=dim),
         make_loss=lambda bits, n_classes, seed: nn.CrossEntropyLoss(label_smoothing=0.1)),
-    "dsh": MethodSpec(CODE_LAYER_EPOCHS,
-                      _code_layer("dsh", code_layer_recipe, _dsh_loss, latent_bn=False),
-                      make_head=_code_layer_head(False), make_loss=_dsh_loss),
+    "dsh": MethodSpec(CODE_LAYER_EPOCHS, _run_dsh, make_head=_code_layer_head(False),
+                      make_loss=_dsh_loss),
     "dpah": MethodSpec(DPAH_EPOCHS,
                        _code_layer("dpah", dpah_recipe, _dpah_loss, latent_bn=True),
                        make_head=_code_layer_head(True), make_loss=_dpah_loss),
@@ -252,6 +266,8 @@ PROTOCOL_EPOCHS = {"cifar10-dsh": {"quick": {"cnnbh": 30, "dpah": 30, "orthohash
 def schedule(method: str, protocol: str, profile: str) -> int | None:
     """The epochs ``method`` trains for on ``protocol`` under ``profile`` (``None``: fitted)."""
     override = PROTOCOL_EPOCHS.get(protocol, {}).get(profile, {}).get(method)
+    if method == "dsh" and protocol == "cifar10-dsh":  # DSH's own network (see _run_dsh)
+        override = DSH_EPOCHS["cifar10-dsh"].get(profile)
     return override or TRAINED_METHODS.get(method, {}).get(profile)
 
 

@@ -135,7 +135,8 @@ def test_schedule_knows_the_full_training_set_budget():
     assert schedule("orthohash", "cifar10-1k", "quick") == 60
     assert schedule("orthohash", "cifar10-dsh", "quick") == 30
     assert schedule("cnnbh", "cifar10-dsh", "quick") == 30
-    assert schedule("dsh", "cifar10-dsh", "quick") == 50  # no override: the profile's schedule
+    assert schedule("dsh", "cifar10-dsh", "quick") == 26  # DSH's own network, as notebook 04
+    assert schedule("dsh", "cifar10-1k", "quick") == 50
     assert schedule("orthohash", "cifar10-dsh", "paper") == 100
     assert schedule("lsh", "cifar10-dsh", "quick") is None
     dsh_protocol = SimpleNamespace(protocol="cifar10-dsh", profile="quick")
@@ -214,3 +215,15 @@ def test_pooled_features_come_from_the_last_stage_cache(smoke_data, _needs_effic
     np.testing.assert_allclose(feats["query"], direct, atol=5e-4)
     np.testing.assert_allclose(np.linalg.norm(feats["train_mirrored"], axis=1), 1.0, atol=1e-5)
     assert feats["train"].shape == (len(data.train_idx), 1280)
+
+
+def test_dsh_on_its_own_protocol_trains_dshs_network(smoke_data):
+    from hashlib_edu.reproduce import run_method
+
+    import dataclasses
+
+    with_split = dataclasses.replace(smoke_data, n_train=2000)  # the first 2,000 as "train"
+    data = load_protocol("cifar10-dsh", "smoke", dataset=with_split)
+    record = run_method("dsh", 12, data)
+    assert record["backbone"] == "dshnet" and record["network"] == "DSHNet + BN"
+    assert record["method"] == "dsh" and record["regime"] == "scratch"
