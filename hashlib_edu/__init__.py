@@ -8,7 +8,10 @@ Shared core
                    validation split settings are chosen on;
     ``codes``      binary codes: signs, packing, the quantization error, code constructions
                    (Bernoulli, Hadamard) with large distances;
-    ``metrics``    Hamming distance, mAP (stable and tie-aware), P@H<=2, PR curves, P@N;
+    ``hamming``    the Hamming kernel: codes checked and packed into 64-bit words, distances
+                   by XOR + popcount (``hamming_distance``);
+    ``metrics``    mAP (stable and tie-aware), P@H<=2, PR curves, P@N, and every headline
+                   metric in one pass (``evaluate_retrieval``);
     ``index``      exact Hamming search (``HammingIndex``) and one query's ranked list;
     ``backbones``  the small CIFAR backbone, backbone + code layer, pretrained backbones;
     ``training``   batch transforms, ``BatchLoader``, ``fit``, ``encode``, recipes and

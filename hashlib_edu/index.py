@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .codes import as_numpy, check_binary
-from .metrics import (
+from .hamming import (
     distance_dtype,
     distances_into,
     int_at_least,

@@ -17,11 +17,14 @@ Conventions (shared by every function here)
 How it is computed
 ------------------
 Queries are processed in blocks (memory stays at a few tens of MB whatever ``nq``). For each
-block, distances come from XOR + popcount of 64-bit words. Everything tie-aware and every
-radius-based metric needs only, per query, the number of items and of relevant items at each
-distance ``0..k`` (:func:`_distance_counts`). The stable order needs, per query, the positions
-of the relevant items in the ranking (:func:`_relevant_positions`): a radix (counting)
-``argsort`` of the ``uint8`` distances, O(nd) per query.
+block, distances come from XOR + popcount of 64-bit words (:mod:`hashlib_edu.hamming`, whose
+public names are importable from here too). Everything tie-aware and every radius-based
+metric needs only, per query, the number of items and of relevant items at each distance
+``0..k`` (:func:`_distance_counts`). The stable order needs, per query, the positions of the
+relevant items in the ranking (:func:`_relevant_positions`): a radix (counting) ``argsort`` of
+the ``uint8`` distances, O(nd) per query. :func:`evaluate_retrieval` computes every headline
+metric from one scan: one distance computation per block and one ``argsort`` per query, from
+which both the positions and the counts are read (:func:`_ranked_counts`).
 
 Expected (tie-aware) AP, closed form
 ------------------------------------
@@ -39,17 +42,29 @@ with harmonic numbers ``H[m] = 1 + 1/2 + ... + 1/m``. Expected AP = ``sum_groups
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .codes import as_numpy, check_binary
+from .codes import as_numpy
+from .hamming import (
+    code_words,
+    distance_dtype,
+    distances_into,
+    hamming_distance,
+    int_at_least,
+    packed_words,
+    parse_codes,
+    positive_int,
+    unpacked_bits,
+)
 
 __all__ = [
     "euclidean_precision_at_n",
+    "RetrievalScores",
+    "evaluate_retrieval",
     "positive_int",
     "int_at_least",
     "parse_codes",
@@ -69,152 +84,26 @@ TIES = ("stable", "expected")
 _BLOCK_ELEMENTS = 1 << 22  # query rows x database items per block (a few MB per array)
 
 # ---------------------------------------------------------------------------------------------
-# Codes -> 64-bit words, and the popcount kernel (also used by hashlib_edu.index)
+# Validation helpers (codes: hashlib_edu.hamming, whose public names are re-exported here)
 # ---------------------------------------------------------------------------------------------
-
-_POPCOUNT_TABLE = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
-
-
-def _popcount_lut(words: np.ndarray) -> np.ndarray:
-    """Bits set in each uint64 by a 256-entry byte table (for numpy < 2, no ``bitwise_count``)."""
-    as_bytes = words.reshape(*words.shape, 1).view(np.uint8)  # (..., 8)
-    return _POPCOUNT_TABLE[as_bytes].sum(axis=-1, dtype=np.uint8)
-
-
-def _popcount(words: np.ndarray) -> np.ndarray:
-    """Bits set in each element of a uint64 array -> uint8 array of the same shape."""
-    if hasattr(np, "bitwise_count"):  # numpy >= 2
-        return np.bitwise_count(words)
-    return _popcount_lut(words)
-
-
-def parse_codes(codes: Any, n_bits: int | None, name: str) -> tuple[np.ndarray, bool]:
-    """Validate codes; return ``(array, packed)``.
-
-    Unpacked codes come back as given (values in ``{-1, +1}`` or ``{0, 1}``, checked), packed
-    codes as ``(n, ceil(n_bits / 8))`` uint8. With ``n_bits`` given, an array with ``n_bits``
-    columns is read as unpacked bits and a uint8 array with ``ceil(n_bits / 8)`` columns as
-    packed bytes.
-    """
-    arr = as_numpy(codes)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n, k) of codes; got shape {arr.shape}.")
-    if n_bits is not None:
-        n_bits = positive_int(n_bits, "n_bits")
-        width = (n_bits + 7) // 8
-        if (
-            arr.dtype == np.uint8
-            and arr.shape[1] == width
-            and (width != n_bits or (arr.size > 0 and int(arr.max()) > 1))
-        ):
-            return arr, True
-        if arr.shape[1] != n_bits:
-            raise ValueError(
-                f"{name} has {arr.shape[1]} columns, but n_bits={n_bits} needs either "
-                f"{n_bits} columns of bits or {width} columns of packed uint8 bytes."
-            )
-    if arr.shape[1] == 0:
-        raise ValueError(f"{name} has 0 bits per code; codes must have at least one bit.")
-    try:
-        arr, _ = check_binary(arr, name)
-    except ValueError as err:
-        if arr.dtype == np.uint8 and n_bits is None:
-            raise ValueError(
-                f"{err} If these are packed codes (np.packbits / pack_codes), pass n_bits=."
-            ) from None
-        raise
-    return arr, False
-
-
-def unpacked_bits(arr: np.ndarray, packed: bool, n_bits: int) -> np.ndarray:
-    """Parsed codes -> ``(n, n_bits)`` bool bits (``True <=> +1``)."""
-    if packed:
-        return np.unpackbits(arr, axis=1, count=n_bits).astype(bool)
-    return arr > 0
-
-
-def packed_words(arr: np.ndarray, packed: bool, n_bits: int) -> np.ndarray:
-    """Parsed codes -> ``(n, ceil(n_bits / 64))`` uint64 words (padding bits zero)."""
-    packed_bytes = np.packbits(unpacked_bits(arr, packed, n_bits), axis=1)
-    n_words = (n_bits + 63) // 64
-    padded = np.zeros((packed_bytes.shape[0], 8 * n_words), dtype=np.uint8)
-    padded[:, : packed_bytes.shape[1]] = packed_bytes
-    return padded.view(np.uint64)
-
-
-def _code_words(
-    query_codes: Any, db_codes: Any, n_bits: int | None
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """Validate both code sets; return query words ``(nq, w)``, database word columns ``(w, nd)``
-    (contiguous per word, for fast row-by-row XOR) and the number of bits ``k``."""
-    q, q_packed = parse_codes(query_codes, n_bits, "query_codes")
-    d, d_packed = parse_codes(db_codes, n_bits, "db_codes")
-    kq = n_bits if q_packed else q.shape[1]
-    kd = n_bits if d_packed else d.shape[1]
-    if kq != kd:
-        raise ValueError(
-            f"query codes have {kq} bits but database codes have {kd}; encode both with the "
-            "same model / bit length."
-        )
-    if d.shape[0] == 0:
-        raise ValueError("the database is empty (db_codes has 0 rows); add database codes.")
-    if q.shape[0] == 0:
-        raise ValueError("there are no queries (query_codes has 0 rows).")
-    k = int(kq)
-    return packed_words(q, q_packed, k), np.ascontiguousarray(packed_words(d, d_packed, k).T), k
-
-
-def distances_into(out: np.ndarray, q_words: np.ndarray, db_cols: np.ndarray) -> np.ndarray:
-    """Hamming distances of each query row to every database item, written into ``out``.
-
-    Args:
-        out: ``(b, nd)`` uint8 (k < 256) or uint16 output.
-        q_words: ``(b, w)`` uint64 query words.
-        db_cols: ``(w, nd)`` uint64 database words, one contiguous row per word.
-    """
-    tmp = np.empty(db_cols.shape[1], dtype=np.uint64)
-    for i in range(q_words.shape[0]):
-        for w in range(db_cols.shape[0]):
-            np.bitwise_xor(db_cols[w], q_words[i, w], out=tmp)
-            if w == 0:
-                out[i] = _popcount(tmp)
-            else:
-                out[i] += _popcount(tmp)
-    return out
-
-
-def distance_dtype(k: int) -> type[np.unsignedinteger]:
-    # uint8 keeps 2 * d + 1 (the count key) below 256 for k <= 127; radix argsort either way.
-    return np.uint8 if k <= 127 else np.uint16
-
-
-# ---------------------------------------------------------------------------------------------
-# Validation helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def int_at_least(value: Any, name: str, minimum: int) -> int:
-    """``value`` as an int ``>= minimum``, else a ValueError naming ``name``."""
-    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be {what}; got {value!r}.")
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise ValueError(f"{name} must be {what}; got {value!r}.") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be {what}; got {value}.")
-    return int(value)
-
-
-def positive_int(value: Any, name: str) -> int:
-    return int_at_least(value, name, 1)
 
 
 def _check_ties(ties: str) -> str:
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}; got {ties!r}.")
     return ties
+
+
+def _check_ns(ns: Sequence[int] | np.ndarray) -> list[int]:
+    ns_arr = np.asarray(as_numpy(ns))
+    if ns_arr.ndim != 1 or ns_arr.size == 0:
+        raise ValueError(f"ns must be a non-empty 1-D sequence of integers; got {ns!r}.")
+    return [positive_int(n, "n") for n in ns_arr.tolist()]
+
+
+def _check_ns_fit(ns: list[int], nd: int) -> None:
+    if max(ns) > nd:
+        raise ValueError(f"n={max(ns)} exceeds the database size {nd}; use n <= {nd}.")
 
 
 def _labels(labels: Any, n: int, name: str, codes_name: str) -> np.ndarray:
@@ -269,7 +158,7 @@ class _Problem:
 def _problem(
     query_codes: Any, db_codes: Any, query_labels: Any, db_labels: Any, n_bits: int | None
 ) -> _Problem:
-    q_words, db_cols, k = _code_words(query_codes, db_codes, n_bits)
+    q_words, db_cols, k = code_words(query_codes, db_codes, n_bits)
     ql = _labels(query_labels, q_words.shape[0], "query_labels", "query_codes")
     dl = _labels(db_labels, db_cols.shape[1], "db_labels", "db_codes")
     if ql.ndim != dl.ndim or (ql.ndim == 2 and ql.shape[1] != dl.shape[1]):
@@ -336,6 +225,38 @@ def _relevant_positions(dist: np.ndarray, rel: np.ndarray) -> list[np.ndarray]:
         np.take(rel[i], np.argsort(dist[i], kind="stable"), out=ranked)
         positions.append(np.flatnonzero(ranked))
     return positions
+
+
+def _ranked_counts(
+    dist: np.ndarray, rel: np.ndarray, k: int
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """:func:`_relevant_positions` and :func:`_distance_counts` from one ``argsort`` per query.
+
+    The stable ranking gives the positions of the relevant items; the sorted distances give
+    where each distance group starts (so its size), and the positions how many relevant items
+    come before each start.
+
+    Args:
+        dist: ``(b, nd)`` distances in ``0..k``; rel: ``(b, nd)`` bool relevance.
+
+    Returns:
+        ``(positions, n_items, n_relevant)``: ``b`` int64 arrays of increasing 0-based
+        positions, and two ``(b, k + 1)`` int64 counts per distance.
+    """
+    ranked = np.empty(dist.shape[1], dtype=bool)
+    ranked_dist = np.empty(dist.shape[1], dtype=dist.dtype)
+    edges = np.arange(k + 2, dtype=dist.dtype)  # group d spans ranks starts[d]..starts[d+1]-1
+    starts = np.empty((dist.shape[0], k + 2), dtype=np.int64)
+    rel_starts = np.empty_like(starts)
+    positions = []
+    for i in range(dist.shape[0]):
+        order = np.argsort(dist[i], kind="stable")
+        np.take(rel[i], order, out=ranked)
+        np.take(dist[i], order, out=ranked_dist)
+        positions.append(np.flatnonzero(ranked))
+        starts[i] = np.searchsorted(ranked_dist, edges)
+        rel_starts[i] = np.searchsorted(positions[-1], starts[i])
+    return positions, np.diff(starts, axis=1), np.diff(rel_starts, axis=1)
 
 
 def _harmonic(n: int) -> np.ndarray:
@@ -478,28 +399,6 @@ def _relevant_in_top_expected(n_items: np.ndarray, n_rel: np.ndarray, top: int) 
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
-
-
-def hamming_distance(query_codes: Any, db_codes: Any, *, n_bits: int | None = None) -> np.ndarray:
-    """All Hamming distances between query and database codes.
-
-    ``d(b, b') = #{bits that differ} = (k - b . b') / 2`` for codes in ``{-1, +1}``; computed
-    here as popcount(XOR) of packed 64-bit words.
-
-    Args:
-        query_codes: ``(nq, k)`` in ``{-1, +1}`` or ``{0, 1}`` (numpy or torch), or packed
-            ``(nq, ceil(k / 8))`` uint8 with ``n_bits=k``.
-        db_codes: ``(nd, k)``, same forms.
-        n_bits: number of bits ``k`` when the codes are packed.
-
-    Returns:
-        ``(nq, nd)`` int32 matrix of distances in ``0..k`` (4 bytes per pair: for large
-        evaluations use the metric functions, which never build it).
-    """
-    q_words, db_cols, k = _code_words(query_codes, db_codes, n_bits)
-    dist = np.empty((q_words.shape[0], db_cols.shape[1]), dtype=distance_dtype(k))
-    distances_into(dist, q_words, db_cols)
-    return dist.astype(np.int32)
 
 
 def mean_average_precision(
@@ -667,13 +566,9 @@ def precision_at_n_curve(
         ``(len(ns),)`` float64, ``P@n`` in the order of ``ns``.
     """
     ties = _check_ties(ties)
-    ns_arr = np.asarray(as_numpy(ns))
-    if ns_arr.ndim != 1 or ns_arr.size == 0:
-        raise ValueError(f"ns must be a non-empty 1-D sequence of integers; got {ns!r}.")
-    ns_list = [positive_int(n, "n") for n in ns_arr.tolist()]
+    ns_list = _check_ns(ns)
     p = _problem(query_codes, db_codes, query_labels, db_labels, n_bits)
-    if max(ns_list) > p.nd:
-        raise ValueError(f"n={max(ns_list)} exceeds the database size {p.nd}; use n <= {p.nd}.")
+    _check_ns_fit(ns_list, p.nd)
     found = np.zeros(len(ns_list))  # relevant items in the top n, summed over queries
     for _, dist, rel in _blocks(p):
         if ties == "stable":
@@ -710,6 +605,92 @@ def precision_at_n(
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# Every headline metric in one pass
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrievalScores:
+    """What :func:`evaluate_retrieval` measures; every value is a mean over queries.
+
+    Plain names rank equal distances in database order (``ties="stable"``); ``*_tie_aware``
+    ones are the exact expectation under a random order inside tie groups
+    (``ties="expected"``). ``p_at_n`` and ``p_at_n_tie_aware`` are ``(len(ns),)`` float64.
+    """
+
+    map: float
+    map_tie_aware: float
+    map_at_k: float
+    map_at_k_tie_aware: float
+    p_within_radius: float
+    empty_fraction: float
+    p_at_n: np.ndarray
+    p_at_n_tie_aware: np.ndarray
+
+
+def evaluate_retrieval(
+    query_codes: Any,
+    db_codes: Any,
+    query_labels: Any,
+    db_labels: Any,
+    *,
+    top_k: int = 1000,
+    radius: int = 2,
+    ns: Sequence[int] | np.ndarray = (500, 1500),
+    n_bits: int | None = None,
+) -> RetrievalScores:
+    """mAP@all and mAP@``top_k``, P@H<=``radius`` and P@n for each ``n`` in ``ns``, stable and
+    tie-aware, from one scan of the query x database distances.
+
+    The values are those of the separate functions -- :func:`mean_average_precision` (with
+    ``top_k=None`` and ``top_k``, ``ties="stable"`` and ``"expected"``),
+    :func:`precision_within_radius` (``return_empty_fraction=True``) and
+    :func:`precision_at_n_curve` (both ties) -- computed by the same kernels over the same
+    query blocks, but each block's distances and relevance are computed once, and one stable
+    ``argsort`` per query gives both the positions of its relevant items and its per-distance
+    counts (:func:`_ranked_counts`), instead of one full scan per metric.
+
+    Args:
+        query_codes, db_codes, query_labels, db_labels, n_bits: as in
+            :func:`mean_average_precision`.
+        top_k: ``K >= 1`` of mAP@K (``K >= nd`` is mAP@all).
+        radius: integer ``>= 0`` of P@H<=radius.
+        ns: 1-D integers, each ``1 <= n <= nd``.
+
+    Returns:
+        A :class:`RetrievalScores`.
+    """
+    top = positive_int(top_k, "top_k")
+    radius = int_at_least(radius, "radius", 0)
+    ns_list = _check_ns(ns)
+    p = _problem(query_codes, db_codes, query_labels, db_labels, n_bits)
+    _check_ns_fit(ns_list, p.nd)
+    top = None if top >= p.nd else top
+    h = _harmonic(p.nd)
+    ap, ap_ta, ap_k, ap_k_ta, precision = (np.empty(p.nq) for _ in range(5))
+    empty = np.empty(p.nq, dtype=bool)
+    found, found_ta = np.zeros(len(ns_list)), np.zeros(len(ns_list))  # summed over queries
+    for rows, dist, rel in _blocks(p):
+        positions, n_items, n_rel = _ranked_counts(dist, rel, p.k)
+        ap[rows] = _ap_stable(positions, None)
+        ap_k[rows] = ap[rows] if top is None else _ap_stable(positions, top)
+        ap_ta[rows] = _ap_expected(n_items, n_rel, h, None)
+        ap_k_ta[rows] = ap_ta[rows] if top is None else _ap_expected(n_items, n_rel, h, top)
+        retrieved = n_items[:, : radius + 1].sum(axis=1)
+        precision[rows] = _safe_ratio(n_rel[:, : radius + 1].sum(axis=1), retrieved)
+        empty[rows] = retrieved == 0
+        for pos in positions:
+            found += np.searchsorted(pos, ns_list)
+        found_ta += [_relevant_in_top_expected(n_items, n_rel, n).sum() for n in ns_list]
+    scale = np.asarray(ns_list, dtype=np.float64) * p.nq
+    return RetrievalScores(
+        map=float(ap.mean()), map_tie_aware=float(ap_ta.mean()), map_at_k=float(ap_k.mean()),
+        map_at_k_tie_aware=float(ap_k_ta.mean()), p_within_radius=float(precision.mean()),
+        empty_fraction=float(empty.mean()), p_at_n=found / scale, p_at_n_tie_aware=found_ta / scale,
+    )
+
+
 def euclidean_precision_at_n(query_feats, db_feats, query_labels, db_labels,
                              ns: Sequence[int], chunk: int = 256) -> np.ndarray:
     """Mean precision of the ``n`` nearest database items by Euclidean distance on real-valued
@@ -732,7 +713,9 @@ def euclidean_precision_at_n(query_feats, db_feats, query_labels, db_labels,
     d = torch.as_tensor(as_numpy(db_feats), dtype=torch.float32)
     ql, dl = (torch.as_tensor(as_numpy(x)) for x in (query_labels, db_labels))
     if q.ndim != 2 or d.ndim != 2 or q.shape[1] != d.shape[1]:
-        raise ValueError(f"features must be (nq, d) and (nd, d); got {tuple(q.shape)}, {tuple(d.shape)}.")
+        raise ValueError(
+            f"features must be (nq, d) and (nd, d); got {tuple(q.shape)}, {tuple(d.shape)}."
+        )
     if len(q) != len(ql) or len(d) != len(dl):
         raise ValueError("each feature row needs one label.")
     ns = [int(n) for n in ns]

@@ -1,8 +1,14 @@
 """Regenerate the README's results table and the ``figures/comparison_*.png`` figures from
 the results files (never typed by hand).
 
-    python -m hashlib_edu.report            # rewrite the README table and the figures
-    python -m hashlib_edu.report --print    # print the table instead, change nothing
+    python -m hashlib_edu.report                    # rewrite the README table and the figures
+    python -m hashlib_edu.report --print            # print the table instead, change nothing
+    python -m hashlib_edu.report --refresh-results  # recompute results/*/*.json from the codes
+
+Every mAP shown (tables and figures) is the tie-aware mAP@all (``map_tie_aware``: items at
+equal Hamming distance in random order); the database is sorted by class, so the database
+order of the stable ``map`` biases it. A JSON file without ``map_tie_aware`` falls back to
+``map``, and the table says so.
 
 The comparison figures (notebook 07 shows the same ones) cover the methods of
 ``python -m hashlib_edu.reproduce``: mAP vs bits (paper numbers dashed), PR and precision@N
@@ -22,7 +28,7 @@ import numpy as np
 from .analysis import intra_inter_distances, separability
 from .metrics import precision_at_n_curve, precision_recall_curve
 from .profiles import project_root, results_dir
-from .results import codes_path, load_codes, load_results
+from .results import codes_path, load_codes, load_results, refresh
 
 __all__ = ["results_table", "update_readme", "COMPARISON_METHODS", "COMPARISON_BITS",
            "runs_table", "comparison_records", "reproduce_runs",
@@ -44,22 +50,42 @@ PROTOCOL_NOTES = {
 }
 
 
+#: Marks a table cell holding the stable mAP because its JSON has no tie-aware one.
+FALLBACK = "†"
+
+
 def _fmt(x) -> str:
     return "—" if x is None else f"{x:.3f}"
 
 
+def _headline_map(record: dict) -> tuple[float, bool]:
+    """``(mAP@all, tie_aware)``: ``map_tie_aware`` where the record has it, else ``map``."""
+    value = record.get("map_tie_aware")
+    return (record["map"], False) if value is None else (value, True)
+
+
+def _fallback_note(fell_back: bool) -> str:
+    return (f" Values marked {FALLBACK} are the stable mAP@all (ties in database order): "
+            "their JSON file has no `map_tie_aware`." if fell_back else "")
+
+
 def results_table(protocol: str = "cifar10-1k", root: Path | None = None) -> str:
-    """A Markdown table of mAP@all per method (rows) and bit length (columns), from
-    ``results/<protocol>/*.json``: ours, with the paper's number beside it where the JSON
-    records one, and the mean training minutes per model."""
+    """A Markdown table of the tie-aware mAP@all per method (rows) and bit length (columns),
+    from ``results/<protocol>/*.json``: ours, with the paper's number beside it where the JSON
+    records one, and the mean training minutes per model. A JSON without ``map_tie_aware``
+    shows its stable ``map``, marked :data:`FALLBACK` and explained in the caption."""
     base = root if root is not None else project_root() / "results"
     records = [r for r in load_results(protocol, root=base) if r["method"] in HEADLINE]
     if not records:
         return f"_No results for {protocol} yet: run the notebooks._"
     all_bits = sorted({r["bits"] for r in records})
-    lines = [f"mAP@all on `{protocol}` (ours; *paper* in italics where a paper reports this "
-             f"protocol); profile and device as recorded in each JSON file. "
-             f"{PROTOCOL_NOTES.get(protocol, '')}", "",
+    fell_back = any(not _headline_map(r)[1] for r in records)
+    lines = [f"Tie-aware mAP@all on `{protocol}` (ours: exactly averaged over random orders of "
+             "the items at equal Hamming distance — the database is sorted by class, so its "
+             "order would bias the mAP; *paper* in italics where a paper reports this "
+             "protocol, as computed there); profile and device as recorded in each JSON file."
+             f"{_fallback_note(fell_back)} {PROTOCOL_NOTES.get(protocol, '')}",
+             "",
              "| method | " + " | ".join(f"{b} bits" for b in all_bits)
              + " | train min / model | profile |",
              "|---|" + "---:|" * len(all_bits) + "---:|---|"]
@@ -74,7 +100,9 @@ def results_table(protocol: str = "cifar10-1k", root: Path | None = None) -> str
                 cells.append("")
                 continue
             paper = r.get("paper_map")
-            cells.append(_fmt(r["map"]) + ("" if paper is None else f" (*{paper:.3f}*)"))
+            value, tie_aware = _headline_map(r)
+            cells.append(_fmt(value) + ("" if tie_aware else FALLBACK)
+                         + ("" if paper is None else f" (*{paper:.3f}*)"))
         train = [r["train_seconds"] for r in by_bits.values() if r.get("train_seconds") is not None]
         minutes = "—" if not train else f"{np.mean(train) / 60:.1f}"
         profiles = ", ".join(sorted({str(r.get("profile")) for r in by_bits.values()}))
@@ -85,9 +113,9 @@ def results_table(protocol: str = "cifar10-1k", root: Path | None = None) -> str
 def runs_table(protocol: str = "cifar10-1k", bits: int = 48, profile: str | None = None,
                root: Path | None = None) -> str:
     """A Markdown table of the repeated runs of :func:`reproduce_runs` at ``bits`` (other seeds,
-    other budgets): one row per method and budget, with the mAP@all of each seed, their mean
-    and range; the methods with only their seed-0 run on the profile's schedule are left out
-    (``""`` when that is all of them).
+    other budgets): one row per method and budget, with the tie-aware mAP@all of each seed,
+    their mean and range; the methods with only their seed-0 run on the profile's schedule are
+    left out (``""`` when that is all of them).
 
     Reads ``root``, else ``profile``'s results folder when a profile is given (that profile's
     runs only), else every run in the committed ``results/`` (as the README table)."""
@@ -101,10 +129,13 @@ def runs_table(protocol: str = "cifar10-1k", bits: int = 48, profile: str | None
                 if len(group) > 1 or budget != "profile"}
     if not repeated:
         return ""
+    fell_back = any(not row["tie_aware"] for row in rows if row["method"] in repeated)
     lines = [f"Repeated runs on `{protocol}` at {bits} bits (`python -m hashlib_edu.reproduce "
-             "--seed S` / `--epochs E`): how much of a gap between methods is seed-to-seed "
-             "noise, and what a longer budget buys.", "",
-             "| method | budget | mAP@all per seed | mean | max − min | train min / model |",
+             "--seed S` / `--epochs E`), tie-aware mAP@all: how much of a gap between methods "
+             f"is seed-to-seed noise, and what a longer budget buys.{_fallback_note(fell_back)}",
+             "",
+             "| method | budget | tie-aware mAP@all per seed | mean | max − min "
+             "| train min / model |",
              "|---|---|---|---:|---:|---:|"]
     for (method, budget), group in groups.items():
         if method not in repeated:
@@ -112,7 +143,8 @@ def runs_table(protocol: str = "cifar10-1k", bits: int = 48, profile: str | None
         maps = [r["map"] for r in group]
         epochs = group[0]["epochs"]
         label = f"{budget} ({epochs} epochs)" if budget == "profile" and epochs else budget
-        per_seed = ", ".join(f"{r['map']:.3f} (seed {r['seed']})" for r in group)
+        per_seed = ", ".join(f"{r['map']:.3f}{'' if r['tie_aware'] else FALLBACK} "
+                             f"(seed {r['seed']})" for r in group)
         spread = f"{max(maps) - min(maps):.3f}" if len(maps) > 1 else "—"
         lines.append(f"| {method} | {label} | {per_seed} | {np.mean(maps):.3f} | {spread} | "
                      f"{np.mean([r['train_min'] for r in group]):.1f} |")
@@ -174,8 +206,9 @@ def reproduce_runs(protocol: str = "cifar10-1k", bits: int = 48, profile: str | 
     Returns:
         One dict per run, sorted: ``method`` (e.g. ``"dpah"``), ``seed``, ``budget``
         (``"profile"`` for the profile's schedule, else ``"<epochs> epochs"``), ``epochs``
-        (as trained; ``None`` for LSH/ITQ), ``map`` and ``train_min`` (for LSH/ITQ with the
-        feature network's training).
+        (as trained; ``None`` for LSH/ITQ), ``map`` (the tie-aware mAP@all, or the stable one
+        where the JSON has no ``map_tie_aware``), ``tie_aware`` (which of the two) and
+        ``train_min`` (for LSH/ITQ with the feature network's training).
     """
     pattern = re.compile(rf"^({'|'.join(COMPARISON_METHODS)})(?:_ep(\d+))?(?:_seed(\d+))?$")
     order = list(COMPARISON_METHODS)
@@ -186,26 +219,27 @@ def reproduce_runs(protocol: str = "cifar10-1k", bits: int = 48, profile: str | 
                                                    and r.get("profile") != profile):
             continue
         method, budget, seed = match.group(1), int(match.group(2) or 0), int(match.group(3) or 0)
+        value, tie_aware = _headline_map(r)
         keyed.append(((order.index(method), budget, seed), {
             "method": method, "seed": seed,
             "budget": f"{budget} epochs" if budget else "profile",
-            "epochs": r.get("epochs"), "map": r["map"],
+            "epochs": r.get("epochs"), "map": value, "tie_aware": tie_aware,
             "train_min": ((r.get("train_seconds") or 0)
                           + (r.get("feature_train_seconds") or 0)) / 60}))
     return [row for _, row in sorted(keyed, key=lambda item: item[0])]
 
 
 def comparison_map_vs_bits(records: dict, ax=None, save: str | None = None):
-    """mAP@all against bits for every method; paper mAP (same protocol) dashed."""
+    """Tie-aware mAP@all against bits for every method; paper mAP (same protocol) dashed."""
     from .plots import new_axes, plot_metric_vs_bits, save_figure
 
-    series = {COMPARISON_METHODS[m]: {b: r["map"] for b, r in by.items()}
+    series = {COMPARISON_METHODS[m]: {b: _headline_map(r)[0] for b, r in by.items()}
               for m, by in records.items()}
     paper = {COMPARISON_METHODS[m]: {b: r["paper_map"] for b, r in by.items() if r.get("paper_map")}
              for m, by in records.items()}
     paper = {k: v for k, v in paper.items() if v}
     _, ax = new_axes(ax, figsize=(8, 4.2))
-    plot_metric_vs_bits(series, ylabel="mAP@all", paper=paper, ax=ax,
+    plot_metric_vs_bits(series, ylabel="tie-aware mAP@all", paper=paper, ax=ax,
                         title="mAP vs code length, one protocol, one backbone")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # keep lines visible
     save_figure(ax.figure, save)
@@ -278,7 +312,8 @@ def comparison_histograms(records: dict, bits: int = 48, protocol: str = "cifar1
 
 
 def comparison_time_vs_map(records: dict, bits: int = 48, ax=None, save: str | None = None):
-    """Training minutes (for LSH/ITQ: the feature network's training plus the fit) vs mAP."""
+    """Training minutes (for LSH/ITQ: the feature network's training plus the fit) vs the
+    tie-aware mAP@all."""
     from .plots import finish_axes, new_axes
 
     _, ax = new_axes(ax, figsize=(5.5, 4))
@@ -287,8 +322,8 @@ def comparison_time_vs_map(records: dict, bits: int = 48, ax=None, save: str | N
             continue
         r = by[bits]
         minutes = ((r.get("train_seconds") or 0.0) + (r.get("feature_train_seconds") or 0.0)) / 60
-        ax.scatter(minutes, r["map"], s=50, color=f"C{i}", label=COMPARISON_METHODS[m])
-    return finish_axes(ax.figure, ax, "training minutes (as recorded)", "mAP@all",
+        ax.scatter(minutes, _headline_map(r)[0], s=50, color=f"C{i}", label=COMPARISON_METHODS[m])
+    return finish_axes(ax.figure, ax, "training minutes (as recorded)", "tie-aware mAP@all",
                    f"cost vs quality, {bits} bits", save)
 
 
@@ -314,14 +349,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hashlib_edu.report", description=__doc__)
     parser.add_argument("--protocol", default="cifar10-1k")
     parser.add_argument("--print", action="store_true", help="print the table, change nothing")
+    parser.add_argument("--refresh-results", action="store_true",
+                        help="recompute every committed results JSON from its codes file, add "
+                             "the metrics it lacks and report stored values that differ "
+                             "(hashlib_edu.results.refresh); README and figures unchanged")
     args = parser.parse_args(argv)
+    if args.refresh_results:
+        problems = refresh()
+        print("\n".join(problems) if problems else "every stored metric matches its codes")
+        return 1 if problems else 0
     if args.print:
         print(results_table(args.protocol))
         repeated = runs_table(args.protocol)
         if repeated:
             print(f"\n{repeated}")
     else:
-        print("README.md updated" if update_readme(protocol=args.protocol) else "README.md unchanged")
+        changed = update_readme(protocol=args.protocol)
+        print("README.md updated" if changed else "README.md unchanged")
         for name in comparison_figures(args.protocol):
             print(f"figures/{name} written")
     return 0

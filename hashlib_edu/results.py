@@ -11,12 +11,19 @@ apart, so their files never share a name: ``results/<protocol>/`` for networks t
 scratch under ``quick`` (the course's CPU results), else
 ``results/<protocol>/<profile>-<regime>-<backbone>/``.
 
-JSON keys: ``method, bits, protocol, regime, backbone, map, map_tie_aware, map_at_1000, p_at_h2,
-p_at_h2_empty_fraction, p_at_500, p_at_1500, train_seconds, encode_seconds, epochs,
-profile, device, seed, version, commit, paper_map`` (``null`` when none), plus any
-extra ``run_info`` (e.g. ``recipe``). npz arrays: ``query_codes``, ``db_codes``
-(``np.packbits`` of ``{0,1}`` bits, bit 1 <=> +1), ``n_bits``, ``query_idx``,
-``db_idx`` (indices into ``load_cifar10()``), ``query_labels``, ``db_labels``.
+JSON keys: ``method, bits, protocol, regime, backbone, map, map_tie_aware, map_at_1000,
+map_at_1000_tie_aware, p_at_h2, p_at_h2_empty_fraction, p_at_500, p_at_500_tie_aware,
+p_at_1500, p_at_1500_tie_aware, train_seconds, encode_seconds, epochs, profile, device, seed,
+version, commit, paper_map`` (``null`` when none), plus any extra ``run_info`` (e.g.
+``recipe``). ``map``, ``map_at_1000``, ``p_at_500`` and ``p_at_1500`` rank equal Hamming
+distances in database order (what argsort-based evaluation code gives; kept for
+compatibility); their ``*_tie_aware`` twins are the exact expectation under a random order
+inside each tie -- the headline numbers, since the database is sorted by class and its order
+is not neutral.
+:func:`refresh` adds the keys a newer version of this schema has to older JSON files.
+npz arrays: ``query_codes``, ``db_codes`` (``np.packbits`` of ``{0,1}`` bits, bit 1 <=> +1),
+``n_bits``, ``query_idx``, ``db_idx`` (indices into ``load_cifar10()``), ``query_labels``,
+``db_labels``.
 """
 
 from __future__ import annotations
@@ -31,20 +38,21 @@ import numpy as np
 
 from . import __version__
 from .codes import as_numpy, check_binary, pack_codes, unpack_codes
-from .metrics import mean_average_precision, precision_at_n, precision_within_radius
+from .metrics import evaluate_retrieval
 from .profiles import get_profile, project_root, results_dir
 
 __all__ = ["RESULT_KEYS", "REGIMES", "evaluate_codes", "save_results", "load_results",
-           "load_codes", "codes_path", "results_folder", "git_commit"]
+           "load_codes", "codes_path", "results_folder", "git_commit", "refresh", "METRIC_KEYS"]
 
 #: How a network's backbone was trained: from scratch, frozen ImageNet features, the last
 #: stage fine-tuned on cached activations, or the whole backbone fine-tuned.
 REGIMES = ("scratch", "frozen", "finetune-last", "finetune")
 
 RESULT_KEYS = (
-    "method", "bits", "protocol", "regime", "backbone", "map", "map_tie_aware", "map_at_1000", "p_at_h2",
-    "p_at_h2_empty_fraction", "p_at_500", "p_at_1500", "train_seconds", "encode_seconds",
-    "epochs", "profile", "device", "seed", "version", "commit", "paper_map",
+    "method", "bits", "protocol", "regime", "backbone", "map", "map_tie_aware", "map_at_1000",
+    "map_at_1000_tie_aware", "p_at_h2", "p_at_h2_empty_fraction", "p_at_500",
+    "p_at_500_tie_aware", "p_at_1500", "p_at_1500_tie_aware", "train_seconds",
+    "encode_seconds", "epochs", "profile", "device", "seed", "version", "commit", "paper_map",
 )
 
 
@@ -58,8 +66,13 @@ def git_commit() -> str | None:
         return None
 
 
+#: The keys :func:`evaluate_codes` fills, in :data:`RESULT_KEYS` order.
+METRIC_KEYS = RESULT_KEYS[RESULT_KEYS.index("map"): RESULT_KEYS.index("train_seconds")]
+
+
 def evaluate_codes(query_codes, db_codes, query_labels, db_labels) -> dict[str, float]:
-    """The headline numbers of one set of codes.
+    """The headline numbers of one set of codes, from one pass over the distances
+    (:func:`hashlib_edu.metrics.evaluate_retrieval`).
 
     Args:
         query_codes: ``(nq, k)`` in ``{-1, +1}`` or ``{0, 1}``.
@@ -67,20 +80,25 @@ def evaluate_codes(query_codes, db_codes, query_labels, db_labels) -> dict[str, 
         query_labels, db_labels: ``(nq,)`` / ``(nd,)`` class ids or multi-hot.
 
     Returns:
-        dict with ``map``, ``map_tie_aware``, ``map_at_1000``, ``p_at_h2``,
-        ``p_at_h2_empty_fraction``, ``p_at_500``, ``p_at_1500`` (floats).
+        dict of floats, keys :data:`METRIC_KEYS`: ``map``, ``map_tie_aware`` (mAP@all),
+        ``map_at_1000`` and its ``_tie_aware`` twin, ``p_at_h2``, ``p_at_h2_empty_fraction``,
+        ``p_at_500``, ``p_at_1500`` and their ``_tie_aware`` twins. A database smaller than
+        1,000 (1,500) items gives mAP@nd = mAP@all (P@nd) under those names.
     """
-    args = (query_codes, db_codes, query_labels, db_labels)
-    p_h2, empty = precision_within_radius(*args, radius=2, return_empty_fraction=True)
-    nd = len(db_codes)
+    nd = max(1, len(db_codes))  # an empty database is reported by evaluate_retrieval
+    s = evaluate_retrieval(query_codes, db_codes, query_labels, db_labels,
+                           top_k=min(1000, nd), radius=2, ns=(min(500, nd), min(1500, nd)))
     return {
-        "map": float(mean_average_precision(*args)),
-        "map_tie_aware": float(mean_average_precision(*args, ties="expected")),
-        "map_at_1000": float(mean_average_precision(*args, top_k=min(1000, nd))),
-        "p_at_h2": float(p_h2),
-        "p_at_h2_empty_fraction": float(empty),
-        "p_at_500": float(precision_at_n(*args, n=min(500, nd))),
-        "p_at_1500": float(precision_at_n(*args, n=min(1500, nd))),
+        "map": s.map,
+        "map_tie_aware": s.map_tie_aware,
+        "map_at_1000": s.map_at_k,
+        "map_at_1000_tie_aware": s.map_at_k_tie_aware,
+        "p_at_h2": s.p_within_radius,
+        "p_at_h2_empty_fraction": s.empty_fraction,
+        "p_at_500": float(s.p_at_n[0]),
+        "p_at_500_tie_aware": float(s.p_at_n_tie_aware[0]),
+        "p_at_1500": float(s.p_at_n[1]),
+        "p_at_1500_tie_aware": float(s.p_at_n_tie_aware[1]),
     }
 
 
@@ -183,7 +201,8 @@ def codes_path(protocol: str, method: str | None = None, bits: int | None = None
 
 
 def load_codes(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a codes npz written by :func:`save_results`; codes come back unpacked in ``{-1, +1}``."""
+    """Read a codes npz written by :func:`save_results`; codes come back unpacked in
+    ``{-1, +1}``."""
     with np.load(path, allow_pickle=False) as z:
         out = {k: z[k] for k in z.files}
     bits = int(out["n_bits"])
@@ -207,6 +226,59 @@ def load_results(protocol: str | None = None, method: str | None = None,
     if method is not None:
         records = [r for r in records if r.get("method") == method]
     return sorted(records, key=lambda r: (r["protocol"], r["method"], r["bits"]))
+
+
+def _with_new_keys(record: dict, new: dict) -> dict:
+    """``record`` with the keys of ``new`` it lacks, each placed right after the nearest key
+    before it in :data:`RESULT_KEYS` that the record has (at the end if none); the other keys
+    keep their order and values."""
+    keys, values = list(record), {**new, **record}
+    for key in RESULT_KEYS:
+        if key in new and key not in keys:
+            before = [k for k in RESULT_KEYS[: RESULT_KEYS.index(key)] if k in keys]
+            keys.insert(keys.index(before[-1]) + 1 if before else len(keys), key)
+    keys += [k for k in new if k not in keys]
+    return {k: values[k] for k in keys}
+
+
+def refresh(root: str | Path | None = None, tol: float = 1e-9) -> list[str]:
+    """Recompute every results JSON under ``root`` from its codes file and add the metric keys
+    it lacks (e.g. ``map_at_1000_tie_aware`` in files written before it existed).
+
+    For each ``<folder>/<name>.json`` (any depth) with ``<folder>/codes/<name>.npz``: the
+    metrics of :func:`evaluate_codes` it lacks are inserted right after their stable twins
+    (key order kept, every other value untouched, the file rewritten only if a key was
+    added); those it has are compared with the recomputed ones.
+
+    Args:
+        root: the results folder; the committed ``results/`` by default.
+        tol: largest accepted ``|stored - recomputed|``.
+
+    Returns:
+        One line per problem: a stored value off by more than ``tol`` (it is kept, not
+        overwritten), or a JSON file without its codes file. Empty when all agree.
+    """
+    root = Path(root) if root is not None else project_root() / "results"
+    problems = []
+    for path in sorted(root.rglob("*.json")):
+        codes = path.parent / "codes" / f"{path.stem}.npz"
+        if not codes.is_file():
+            problems.append(f"{path}: no codes file {codes.name} beside it; not recomputed")
+            continue
+        record = json.loads(path.read_text())
+        z = load_codes(codes)
+        got = _clean(evaluate_codes(z["query_codes"], z["db_codes"], z["query_labels"],
+                                    z["db_labels"]))
+        for key, value in got.items():
+            stored = record.get(key, value)  # a missing key is added, not compared
+            if stored is None and value is None:
+                continue
+            if stored is None or value is None or abs(stored - value) > tol:
+                problems.append(f"{path}: {key} stored {stored}, recomputed {value}")
+        updated = _with_new_keys(record, got)
+        if list(updated) != list(record):
+            path.write_text(json.dumps(updated, indent=2, sort_keys=False) + "\n")
+    return problems
 
 
 def save_model_results(model, method: str, bits: int, data, history, *, recipe=None,

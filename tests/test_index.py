@@ -144,10 +144,10 @@ def test_validation_errors(codes, monkeypatch):
 
 def test_lookup_table_popcount_fallback(codes, monkeypatch):
     """The numpy < 2 path (byte lookup table) gives the same search results."""
-    from hashlib_edu import metrics
+    from hashlib_edu import hamming
 
     q, d = codes
-    monkeypatch.setattr(metrics, "_popcount", metrics._popcount_lut)
+    monkeypatch.setattr(hamming, "_popcount", hamming._popcount_lut)
     index = HammingIndex(8, backend="numpy")
     index.add(d)
     dist, idx = index.search(q, 7)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from hashlib_edu import hamming as H
 from hashlib_edu import metrics as M
 from hashlib_edu.codes import pack_codes
 
@@ -346,6 +347,154 @@ def test_expected_equals_stable_without_ties():
 
 
 # ---------------------------------------------------------------------------------------------
+# evaluate_retrieval: every headline metric in one pass
+# ---------------------------------------------------------------------------------------------
+
+
+def separate_scores(q, d, ql, dl, top_k, radius, ns, **kw):
+    """What evaluate_retrieval must equal: the separate functions, one scan each."""
+    args = (q, d, ql, dl)
+    p_r, empty = M.precision_within_radius(*args, radius, True, **kw)
+    return M.RetrievalScores(
+        map=M.mean_average_precision(*args, **kw),
+        map_tie_aware=M.mean_average_precision(*args, ties="expected", **kw),
+        map_at_k=M.mean_average_precision(*args, top_k=top_k, **kw),
+        map_at_k_tie_aware=M.mean_average_precision(*args, top_k=top_k, ties="expected", **kw),
+        p_within_radius=p_r,
+        empty_fraction=empty,
+        p_at_n=M.precision_at_n_curve(*args, ns, **kw),
+        p_at_n_tie_aware=M.precision_at_n_curve(*args, ns, ties="expected", **kw),
+    )
+
+
+def assert_scores_equal(got, want, atol=1e-12):
+    for field in M.RetrievalScores.__dataclass_fields__:
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), atol=atol,
+                                   rtol=0, err_msg=field)
+
+
+def few_bits(k, nq=9, nd=60, seed=3, multi=False):
+    """k in {1, 2, 3} bits: almost every item ties with many others."""
+    rng = np.random.default_rng(seed)
+    q, d = rng.choice([-1, 1], (nq, k)), rng.choice([-1, 1], (nd, k))
+    if multi:
+        ql, dl = (rng.random((nq, 3)) < 0.4).astype(int), (rng.random((nd, 3)) < 0.4).astype(int)
+    else:
+        ql, dl = rng.integers(0, 3, nq), np.sort(rng.integers(0, 3, nd))  # database by class
+    return q, d, ql, dl
+
+
+@pytest.mark.parametrize(
+    "case", ["tied", "multilabel", "k1", "k2", "k3", "k3-multi", "k2-packed", "k130"]
+)
+@pytest.mark.parametrize(("top_k", "radius", "ns"), [(9, 2, [1, 5, 9, 40]), (1000, 0, [3])])
+def test_evaluate_retrieval_equals_the_separate_functions(case, top_k, radius, ns, request):
+    kw = {}
+    if case in DATASETS:
+        q, d, ql, dl = request.getfixturevalue(case)
+    elif case == "k130":  # uint16 distances, three 64-bit words
+        rng = np.random.default_rng(130)
+        q, d = rng.choice([-1, 1], (5, 130)), rng.choice([-1, 1], (40, 130))
+        ql, dl = rng.integers(0, 2, 5), rng.integers(0, 2, 40)
+    else:
+        q, d, ql, dl = few_bits(int(case[1]), multi=case.endswith("multi"))
+        if case.endswith("packed"):
+            q, d, kw = pack_codes(q), pack_codes(d), {"n_bits": 2}
+    got = M.evaluate_retrieval(q, d, ql, dl, top_k=top_k, radius=radius, ns=ns, **kw)
+    assert_scores_equal(got, separate_scores(q, d, ql, dl, top_k, radius, ns, **kw))
+    assert got.p_at_n.shape == got.p_at_n_tie_aware.shape == (len(ns),)
+
+
+def test_evaluate_retrieval_does_not_depend_on_blocks(monkeypatch):
+    q, d, ql, dl = few_bits(3, nq=13, nd=50)
+    reference = M.evaluate_retrieval(q, d, ql, dl, top_k=7, ns=[4, 20])
+    monkeypatch.setattr(M, "_BLOCK_ELEMENTS", 2 * len(d))  # blocks of 2 queries
+    assert_scores_equal(M.evaluate_retrieval(q, d, ql, dl, top_k=7, ns=[4, 20]), reference)
+
+
+@pytest.mark.parametrize("k", [3, 8, 130])
+def test_ranked_counts_match_both_kernels(k):
+    rng = np.random.default_rng(k)
+    q, d = rng.choice([-1, 1], (6, k)), rng.choice([-1, 1], (70, k))
+    dist = M.hamming_distance(q, d).astype(M.distance_dtype(k))
+    rel = rng.random(dist.shape) < 0.3
+    positions, n_items, n_rel = M._ranked_counts(dist, rel, k)
+    want_items, want_rel = M._distance_counts(dist, rel, k)
+    np.testing.assert_array_equal(n_items, want_items)
+    np.testing.assert_array_equal(n_rel, want_rel)
+    for got, want in zip(positions, M._relevant_positions(dist, rel), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def tie_orders(dist_row):
+    """Every ranking that sorts by distance, ties in any order (all equally likely)."""
+    groups = [[j for j in range(len(dist_row)) if dist_row[j] == g] for g in sorted(set(dist_row))]
+    return [[j for group in orders for j in group]
+            for orders in itertools.product(*(itertools.permutations(g) for g in groups))]
+
+
+def test_tie_aware_p_at_n_and_map_at_k_by_enumerating_every_tie_order():
+    """2-bit codes, 7 database items: the exact average over every order of every tie."""
+    q = np.array([[1, 1], [-1, 1], [1, -1]])
+    d = np.array([[1, 1], [-1, 1], [1, 1], [-1, -1], [1, -1], [-1, 1], [1, 1]])
+    ql, dl = np.array([0, 1, 0]), np.array([0, 0, 1, 1, 0, 1, 1])
+    rows = ref_per_query(q, d, ql, dl)
+    orders = [tie_orders(dr) for dr, _ in rows]
+    assert [len(o) for o in orders] == [36, 48, 48]  # 3!3!1!, 2!4!1!, 1!4!2!
+    top_k, ns = 4, [1, 2, 3, 4, 5, 7]
+    got = M.evaluate_retrieval(q, d, ql, dl, top_k=top_k, ns=ns)
+    want_map_k = np.mean([np.mean([ref_ap(rk, rel, top_k) for rk in o])
+                          for o, (_, rel) in zip(orders, rows, strict=True)])
+    want_p = [np.mean([np.mean([sum(rel[j] for j in rk[:n]) / n for rk in o])
+                       for o, (_, rel) in zip(orders, rows, strict=True)]) for n in ns]
+    assert got.map_at_k_tie_aware == pytest.approx(want_map_k, abs=1e-12)
+    np.testing.assert_allclose(got.p_at_n_tie_aware, want_p, atol=1e-12, rtol=0)
+    # the stable values differ here, so returning them instead would fail the test
+    assert abs(got.map_at_k - want_map_k) > 1e-3
+    assert np.abs(got.p_at_n - want_p).max() > 1e-3
+
+
+def mc_p_at_n_and_map_at_k(q, d, ql, dl, top_k, ns, samples=4000, seed=1):
+    """Monte-Carlo over random tie orders: (mean, standard error) of mAP@K and of each P@n."""
+    rng = np.random.default_rng(seed)
+    dist = np.array(ref_distances(q, d), dtype=float)
+    rel = np.array([[ref_relevant(ql[i], dl[j]) for j in range(len(d))] for i in range(len(q))])
+    order = np.argsort(dist[None] + rng.random((samples, *dist.shape)), axis=-1)
+    ranked = np.take_along_axis(np.broadcast_to(rel, order.shape), order, axis=-1).astype(float)
+    hits = np.cumsum(ranked, axis=-1)
+    top, top_hits = ranked[..., :top_k], hits[..., :top_k]
+    prec_sum = (top * top_hits / np.arange(1, top_k + 1)).sum(-1)
+    ap = np.divide(prec_sum, top_hits[..., -1], out=np.zeros_like(prec_sum),
+                   where=top_hits[..., -1] > 0)
+    per_sample = np.stack([ap.mean(1)] + [hits[..., n - 1].mean(1) / n for n in ns], axis=1)
+    return per_sample.mean(0), per_sample.std(0, ddof=1) / math.sqrt(samples)
+
+
+@pytest.mark.parametrize("data", DATASETS)
+def test_tie_aware_p_at_n_and_map_at_k_match_monte_carlo(data, request):
+    q, d, ql, dl = request.getfixturevalue(data)
+    top_k, ns = 6, [3, 10, 25]
+    mean, se = mc_p_at_n_and_map_at_k(q, d, ql, dl, top_k, ns)
+    got = M.evaluate_retrieval(q, d, ql, dl, top_k=top_k, ns=ns)
+    got_all = np.array([got.map_at_k_tie_aware, *got.p_at_n_tie_aware])
+    assert np.all(np.abs(got_all - mean) <= 4 * se + 1e-12), (got_all, mean, se)
+
+
+def test_evaluate_retrieval_validation():
+    args = (HAND_Q, HAND_D, HAND_QL, HAND_DL)
+    with pytest.raises(ValueError, match="top_k must be a positive integer"):
+        M.evaluate_retrieval(*args, top_k=0)
+    with pytest.raises(ValueError, match="radius must be an integer >= 0"):
+        M.evaluate_retrieval(*args, radius=-1)
+    with pytest.raises(ValueError, match="exceeds the database size 6"):
+        M.evaluate_retrieval(*args, ns=[2, 7])
+    with pytest.raises(ValueError, match="ns must be a non-empty"):
+        M.evaluate_retrieval(*args, ns=[])
+    with pytest.raises(ValueError, match="database is empty"):
+        M.evaluate_retrieval(HAND_Q, np.ones((0, 4)), HAND_QL, np.zeros(0), ns=[1])
+
+
+# ---------------------------------------------------------------------------------------------
 # Input forms: {0,1}, packed, torch, long codes, multi-word codes
 # ---------------------------------------------------------------------------------------------
 
@@ -419,8 +568,8 @@ def test_blocks_cover_many_queries(monkeypatch, tied):
 def test_lut_popcount_matches_bitwise_count():
     words = np.random.default_rng(0).integers(0, 2**63, (5, 7), dtype=np.uint64) * np.uint64(3)
     expected = [[bin(int(w)).count("1") for w in row] for row in words]
-    assert M._popcount_lut(words).tolist() == expected
-    assert M._popcount(words).tolist() == expected
+    assert H._popcount_lut(words).tolist() == expected
+    assert H._popcount(words).tolist() == expected
 
 
 # ---------------------------------------------------------------------------------------------

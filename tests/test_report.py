@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -30,12 +33,40 @@ def test_table_lists_headline_methods_from_json(tmp_path):
     _save("cnnbh_p0.5", 12)  # an ablation: not in the README table
     root = tmp_path / "output" / "results"
     table = results_table("toy", root=root)
-    assert f"| cnnbh | {rec['map']:.3f} (*0.532*) | 2.0 | smoke |" in table  # 120 s
+    assert f"{rec['map']:.3f}" != f"{rec['map_tie_aware']:.3f}"  # which one is shown matters
+    assert f"| cnnbh | {rec['map_tie_aware']:.3f} (*0.532*) | 2.0 | smoke |" in table  # 120 s
     assert "cnnbh_p0.5" not in table
+    assert table.startswith("Tie-aware mAP@all on `toy`") and "†" not in table
     rec24 = _save("dsh", 24)
     table = results_table("toy", root=root)
     assert "| method | 12 bits | 24 bits |" in table
-    assert f"| dsh |  | {rec24['map']:.3f} | 2.0 | smoke |" in table
+    assert f"| dsh |  | {rec24['map_tie_aware']:.3f} | 2.0 | smoke |" in table
+
+
+def _drop_tie_aware(rec: dict) -> None:
+    """Make ``rec``'s JSON look like one written before ``map_tie_aware`` existed."""
+    path = Path(rec["json_path"])
+    data = json.loads(path.read_text())
+    del data["map_tie_aware"]
+    path.write_text(json.dumps(data, indent=2))
+
+
+def test_tables_fall_back_to_the_stable_map_and_say_so(tmp_path):
+    root = tmp_path / "output" / "results"
+    old = _save("cnnbh", 12)
+    _drop_tie_aware(old)
+    new = _save("dsh", 12)
+    table = results_table("toy", root=root)
+    assert f"| cnnbh | {old['map']:.3f}† | 2.0 | smoke |" in table
+    assert f"| dsh | {new['map_tie_aware']:.3f} | 2.0 | smoke |" in table
+    assert "marked † are the stable mAP@all" in table.splitlines()[0]
+    runs = {name: _save(name, 48, seed=i) for i, name in enumerate(("dpah", "dpah_seed1"))}
+    _drop_tie_aware(runs["dpah_seed1"])
+    rows = reproduce_runs("toy", 48, root=root)
+    assert [(r["map"], r["tie_aware"]) for r in rows] == [
+        (runs["dpah"]["map_tie_aware"], True), (runs["dpah_seed1"]["map"], False)]
+    table = runs_table("toy", 48, root=root)
+    assert f"{runs['dpah_seed1']['map']:.3f}† (seed 1)" in table and "marked †" in table
 
 
 def test_update_readme_replaces_between_markers(tmp_path):
@@ -83,7 +114,7 @@ def test_comparison_figures_from_saved_codes(tmp_path):
 
 
 def test_reproduce_runs_finds_every_seed_and_budget(tmp_path):
-    runs = {name: _save(name, 48, seed=i)["map"] for i, name in enumerate(
+    runs = {name: _save(name, 48, seed=i)["map_tie_aware"] for i, name in enumerate(
             ("dpah", "dpah_seed1", "dpah_seed2", "orthohash", "orthohash_ep120",
              "orthohash_ep120_seed3", "dpah_alpha0", "dshnet_seed1"))}
     _save("dpah_seed1", 12)  # another code length: left out
@@ -99,7 +130,7 @@ def test_reproduce_runs_finds_every_seed_and_budget(tmp_path):
 
 def test_runs_table_shows_repeated_runs_only(tmp_path):
     root = tmp_path / "output" / "results"
-    a, b = _save("dpah", 48)["map"], _save("dpah_seed1", 48, seed=1)["map"]
+    a, b = _save("dpah", 48)["map_tie_aware"], _save("dpah_seed1", 48, seed=1)["map_tie_aware"]
     assert a != b
     _save("cnnbh", 48)  # one run only: not in the table
     table = runs_table("toy", 48, root=root)
@@ -107,7 +138,8 @@ def test_runs_table_shows_repeated_runs_only(tmp_path):
     assert f"{a:.3f} (seed 0), {b:.3f} (seed 1)" in row
     assert f"| {(a + b) / 2:.3f} | {abs(a - b):.3f} | 2.0 |" in row
     assert "| cnnbh |" not in table
-    longer = _save("cnnbh_ep120", 48)["map"]
+    assert "tie-aware mAP@all per seed" in table and "†" not in table
+    longer = _save("cnnbh_ep120", 48)["map_tie_aware"]
     assert (f"| cnnbh | 120 epochs | {longer:.3f} (seed 0) | {longer:.3f} | — |"
             in runs_table("toy", 48, root=root))
     assert runs_table("toy", 12, root=root) == ""

@@ -218,9 +218,9 @@ def test_pooled_features_come_from_the_last_stage_cache(smoke_data, _needs_effic
 
 
 def test_dsh_on_its_own_protocol_trains_dshs_network(smoke_data):
-    from hashlib_edu.reproduce import run_method
-
     import dataclasses
+
+    from hashlib_edu.reproduce import run_method
 
     with_split = dataclasses.replace(smoke_data, n_train=2000)  # the first 2,000 as "train"
     data = load_protocol("cifar10-dsh", "smoke", dataset=with_split)

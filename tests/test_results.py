@@ -8,8 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hashlib_edu.metrics import mean_average_precision, precision_within_radius
-from hashlib_edu.results import RESULT_KEYS, evaluate_codes, load_codes, load_results, save_results
+from hashlib_edu.metrics import (
+    mean_average_precision,
+    precision_at_n,
+    precision_within_radius,
+)
+from hashlib_edu.results import (
+    METRIC_KEYS,
+    RESULT_KEYS,
+    evaluate_codes,
+    load_codes,
+    load_results,
+    refresh,
+    save_results,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,3 +106,86 @@ def test_committed_results_recompute_from_codes():
         for key, value in got.items():
             assert record[key] == pytest.approx(value, abs=1e-9), (path.name, key)
         assert record["bits"] == int(z["n_bits"])
+
+
+def separate_evaluation(q, d, ql, dl) -> dict[str, float]:
+    """evaluate_codes as it was: one metric function (one scan of the distances) per number."""
+    args, nd = (q, d, ql, dl), len(d)
+    p_h2, empty = precision_within_radius(*args, radius=2, return_empty_fraction=True)
+    out = {"map": mean_average_precision(*args),
+           "map_tie_aware": mean_average_precision(*args, ties="expected"),
+           "p_at_h2": p_h2, "p_at_h2_empty_fraction": empty}
+    for ties, suffix in (("stable", ""), ("expected", "_tie_aware")):
+        out[f"map_at_1000{suffix}"] = mean_average_precision(*args, top_k=min(1000, nd),
+                                                             ties=ties)
+        for n in (500, 1500):
+            out[f"p_at_{n}{suffix}"] = precision_at_n(*args, n=min(n, nd), ties=ties)
+    return out
+
+
+def _tied_codes(k: int, nq: int, nd: int, multi: bool = False, seed: int = 0):
+    rng = np.random.default_rng([k, nd, seed])
+    q, d = rng.choice([-1, 1], (nq, k)), rng.choice([-1, 1], (nd, k))
+    if multi:
+        return (q, d, (rng.random((nq, 4)) < 0.3).astype(int),
+                (rng.random((nd, 4)) < 0.3).astype(int))
+    return q, d, rng.integers(0, 5, nq), np.sort(rng.integers(0, 5, nd))  # database by class
+
+
+@pytest.mark.parametrize(("k", "nd", "multi"), [(2, 2500, False), (4, 1700, False),
+                                                (3, 800, False), (6, 2000, True)])
+def test_evaluate_codes_equals_the_separate_metric_functions(k, nd, multi):
+    """Few bits: huge ties at every cut (1000, 500, 1500); nd < 1500 and < 1000 too."""
+    q, d, ql, dl = _tied_codes(k, 40, nd, multi)
+    got = evaluate_codes(q, d, ql, dl)
+    assert tuple(got) == METRIC_KEYS and all(isinstance(v, float) for v in got.values())
+    want = separate_evaluation(q, d, ql, dl)
+    for key in METRIC_KEYS:
+        assert got[key] == pytest.approx(want[key], abs=1e-12), key
+    # ties at the cuts: the stable and tie-aware twins differ (each pair is checked above)
+    assert min(abs(got[k] - got[f"{k}_tie_aware"]) for k in ("p_at_500", "map_at_1000")) > 1e-6
+
+
+@pytest.mark.skipif(not (ROOT / "results/cifar10-1k/codes/cnnbh-48.npz").is_file(),
+                    reason="no committed cnnbh-48 codes")
+def test_evaluate_codes_equals_the_separate_functions_on_committed_codes():
+    z = load_codes(ROOT / "results/cifar10-1k/codes/cnnbh-48.npz")
+    args = (z["query_codes"], z["db_codes"], z["query_labels"], z["db_labels"])
+    got, want = evaluate_codes(*args), separate_evaluation(*args)
+    for key in METRIC_KEYS:
+        assert got[key] == pytest.approx(want[key], abs=1e-12), key
+
+
+def test_refresh_adds_missing_keys_in_place_and_reports_disagreements(tmp_path):
+    codes, labels, q, db = _toy(4)
+    rec = save_results("toy", 16, "p", codes[q], codes[db], (q, db), labels, note="kept")
+    path = Path(rec["json_path"])
+    full = json.loads(path.read_text())
+    new_keys = ("map_at_1000_tie_aware", "p_at_500_tie_aware", "p_at_1500_tie_aware")
+    old = {k: v for k, v in full.items() if k not in new_keys}  # as written before them
+    path.write_text(json.dumps(old, indent=2) + "\n")
+    root = path.parent.parent
+    assert refresh(root) == []
+    assert path.read_text() == json.dumps(full, indent=2) + "\n"  # same order, same values
+    assert refresh(root) == [] and path.read_text() == json.dumps(full, indent=2) + "\n"
+    # a stored value that does not match its codes is reported and left as it is
+    path.write_text(json.dumps({**old, "map": old["map"] + 1e-6}, indent=2) + "\n")
+    problems = refresh(root)
+    assert len(problems) == 1 and "map stored" in problems[0] and path.name in problems[0]
+    refreshed = json.loads(path.read_text())
+    assert refreshed["map"] == old["map"] + 1e-6 and list(refreshed) == list(full)
+    (root / "p" / "orphan-8.json").write_text("{}")
+    assert any("orphan-8.json: no codes file" in line for line in refresh(root))
+
+
+def test_refresh_places_keys_after_their_twins_whatever_else_is_missing(tmp_path):
+    codes, labels, q, db = _toy(5)
+    path = Path(save_results("toy", 16, "p", codes[q], codes[db], (q, db), labels)["json_path"])
+    full = json.loads(path.read_text())
+    keep = ("method", "bits", "map", "p_at_h2", "p_at_500", "extra")
+    path.write_text(json.dumps({k: full.get(k, "x") for k in keep}, indent=2))
+    assert refresh(path.parent.parent) == []
+    assert list(json.loads(path.read_text())) == [
+        "method", "bits", "map", "map_tie_aware", "map_at_1000", "map_at_1000_tie_aware",
+        "p_at_h2", "p_at_h2_empty_fraction", "p_at_500", "p_at_500_tie_aware", "p_at_1500",
+        "p_at_1500_tie_aware", "extra"]
