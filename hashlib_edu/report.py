@@ -28,7 +28,7 @@ import numpy as np
 from .analysis import intra_inter_distances, separability
 from .metrics import precision_at_n_curve, precision_recall_curve
 from .profiles import project_root, results_dir
-from .results import codes_path, load_codes, load_results, refresh
+from .results import REGIMES, codes_path, load_codes, load_results, refresh
 
 __all__ = ["results_table", "update_readme", "COMPARISON_METHODS", "COMPARISON_BITS",
            "runs_table", "comparison_records", "reproduce_runs",
@@ -37,7 +37,7 @@ __all__ = ["results_table", "update_readme", "COMPARISON_METHODS", "COMPARISON_B
 
 BEGIN, END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
 #: Headline methods shown in the README, in course order (ablations stay in the notebooks).
-HEADLINE = ("lsh_gist", "ccaitq_cnn", "lsh", "itq", "cnnbh", "dsh", "dpah", "orthohash")
+HEADLINE = ("lsh_gist", "ccaitq_cnn", "lsh", "itq", "ksh", "cnnbh", "dsh", "dpah", "orthohash")
 
 
 #: Where each protocol's paper numbers come from, and what ours are.
@@ -69,22 +69,53 @@ def _fallback_note(fell_back: bool) -> str:
             "their JSON file has no `map_tie_aware`." if fell_back else "")
 
 
-def results_table(protocol: str = "cifar10-1k", root: Path | None = None) -> str:
+#: What each pretrained regime trains (captions of the README tables).
+REGIME_NOTES = {
+    "frozen": "heads trained on the frozen backbone's pooled features (LSH/ITQ/KSH fitted on "
+              "the same L2-normalized features)",
+    "finetune-last": "the backbone's last stage and the method's head trained on cached "
+                     "activations of the frozen earlier stages (mirror images as augmentation)",
+    "finetune": "the whole backbone fine-tuned end to end with the method's head",
+}
+
+
+def regime_folders(protocol: str, root: Path | None = None) -> list[tuple[str, str, str]]:
+    """The ``(profile, regime, backbone)`` of every results folder of ``protocol`` other than
+    the from-scratch ``quick`` one (see :func:`~hashlib_edu.results.results_folder`), sorted."""
+    base = (root if root is not None else project_root() / "results") / protocol
+    found = []
+    for folder in sorted(p for p in base.glob("*-*") if p.is_dir() and p.name != "codes"):
+        profile, _, rest = folder.name.partition("-")
+        regime = next((r for r in sorted(REGIMES, key=len, reverse=True)
+                       if rest.startswith(r + "-")), None)
+        if regime is not None:
+            found.append((profile, regime, rest[len(regime) + 1:]))
+    return found
+
+
+def results_table(protocol: str = "cifar10-1k", root: Path | None = None,
+                  regime: str = "scratch", backbone: str = "small",
+                  profile: str = "quick") -> str:
     """A Markdown table of the tie-aware mAP@all per method (rows) and bit length (columns),
     from ``results/<protocol>/*.json``: ours, with the paper's number beside it where the JSON
     records one, and the mean training minutes per model. A JSON without ``map_tie_aware``
     shows its stable ``map``, marked :data:`FALLBACK` and explained in the caption."""
     base = root if root is not None else project_root() / "results"
-    records = [r for r in load_results(protocol, root=base) if r["method"] in HEADLINE]
+    records = [r for r in load_results(protocol, root=base, regime=regime, backbone=backbone,
+                                       profile=profile) if r["method"] in HEADLINE]
     if not records:
         return f"_No results for {protocol} yet: run the notebooks._"
+    setting = ("" if regime == "scratch" else
+               f", backbone `{backbone}` (ImageNet-pretrained), regime `{regime}`: "
+               f"{REGIME_NOTES[regime]}")
     all_bits = sorted({r["bits"] for r in records})
     fell_back = any(not _headline_map(r)[1] for r in records)
-    lines = [f"Tie-aware mAP@all on `{protocol}` (ours: exactly averaged over random orders of "
+    lines = [f"Tie-aware mAP@all on `{protocol}`{setting} (ours: exactly averaged over random orders of "
              "the items at equal Hamming distance — the database is sorted by class, so its "
              "order would bias the mAP; *paper* in italics where a paper reports this "
              "protocol, as computed there); profile and device as recorded in each JSON file."
-             f"{_fallback_note(fell_back)} {PROTOCOL_NOTES.get(protocol, '')}",
+             f"{_fallback_note(fell_back)} "
+             f"{PROTOCOL_NOTES.get(protocol, '') if regime == 'scratch' else ''}",
              "",
              "| method | " + " | ".join(f"{b} bits" for b in all_bits)
              + " | train min / model | profile |",
@@ -162,10 +193,14 @@ def update_readme(readme: Path | None = None, protocol: str = "cifar10-1k",
         raise ValueError(f"{path} has no {BEGIN} ... {END} markers.")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
+    root = project_root() / "results"
     tables = [results_table(protocol), runs_table(protocol)]
     tables += [results_table(p) for p in also
                if any(r["method"] in HEADLINE
-                      for r in load_results(p, root=project_root() / "results"))]
+                      for r in load_results(p, root=root, profile="quick"))]
+    tables += [results_table(p, regime=regime, backbone=backbone, profile=prof)
+               for p in (protocol, *also)
+               for prof, regime, backbone in regime_folders(p, root)]
     new = f"{head}{BEGIN}\n" + "\n\n".join(t for t in tables if t) + f"\n{END}{tail}"
     path.write_text(new)
     return new != text

@@ -172,3 +172,25 @@ def test_reproduce_runs_orders_budgets_labels_fitted_methods_and_filters_profile
     assert "| lsh | profile | " in table  # no "(None epochs)" for a fitted method
     assert len(reproduce_runs("toy", 48, profile="smoke", root=root)) == 5
     assert reproduce_runs("toy", 48, profile="quick", root=root) == []
+
+
+def test_one_readme_table_per_protocol_regime_and_backbone(tmp_path):
+    from hashlib_edu import results as R
+    from hashlib_edu.report import regime_folders, results_table
+
+    for regime, backbone, value in (("scratch", "small", 1), ("frozen", "efficientnet_lite0", 2),
+                                    ("finetune-last", "efficientnet_lite0", 3)):
+        folder = R.results_folder("cifar10-1k", "quick", regime, backbone, root=tmp_path)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "orthohash-8.json").write_text(
+            '{"method": "orthohash", "bits": 8, "protocol": "cifar10-1k", "regime": "%s", '
+            '"backbone": "%s", "map": 0.%d, "map_tie_aware": 0.%d, "profile": "quick", '
+            '"train_seconds": 60}' % (regime, backbone, value, value))
+    assert regime_folders("cifar10-1k", tmp_path) == [
+        ("quick", "finetune-last", "efficientnet_lite0"), ("quick", "frozen", "efficientnet_lite0")]
+    scratch = results_table("cifar10-1k", root=tmp_path)
+    last = results_table("cifar10-1k", root=tmp_path, regime="finetune-last",
+                         backbone="efficientnet_lite0")
+    assert "| orthohash | 0.100 |" in scratch and "regime" not in scratch.split("|")[0]
+    assert "| orthohash | 0.300 |" in last and "regime `finetune-last`" in last
+    assert "0.200" not in last and "0.300" not in scratch
