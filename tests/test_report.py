@@ -175,6 +175,8 @@ def test_reproduce_runs_orders_budgets_labels_fitted_methods_and_filters_profile
 
 
 def test_one_readme_table_per_protocol_regime_and_backbone(tmp_path):
+    import json
+
     from hashlib_edu import results as R
     from hashlib_edu.report import regime_folders, results_table
 
@@ -182,10 +184,10 @@ def test_one_readme_table_per_protocol_regime_and_backbone(tmp_path):
                                     ("finetune-last", "efficientnet_lite0", 3)):
         folder = R.results_folder("cifar10-1k", "quick", regime, backbone, root=tmp_path)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "orthohash-8.json").write_text(
-            '{"method": "orthohash", "bits": 8, "protocol": "cifar10-1k", "regime": "%s", '
-            '"backbone": "%s", "map": 0.%d, "map_tie_aware": 0.%d, "profile": "quick", '
-            '"train_seconds": 60}' % (regime, backbone, value, value))
+        (folder / "orthohash-8.json").write_text(json.dumps(
+            {"method": "orthohash", "bits": 8, "protocol": "cifar10-1k", "regime": regime,
+             "backbone": backbone, "map": value / 10, "map_tie_aware": value / 10,
+             "profile": "quick", "train_seconds": 60}))
     assert regime_folders("cifar10-1k", tmp_path) == [
         ("quick", "finetune-last", "efficientnet_lite0"), ("quick", "frozen", "efficientnet_lite0")]
     scratch = results_table("cifar10-1k", root=tmp_path)
