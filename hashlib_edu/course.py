@@ -62,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute notebooks in place")
     run.add_argument("notebooks", nargs="*", help="notebook paths (default: all)")
     run.add_argument("--profile", choices=PROFILES, default=None,
-                     help="smoke | quick | paper (default: $HASHLIB_EDU_PROFILE, else paper "
-                          "on CUDA, quick on CPU)")
+                     help="smoke | quick | paper (default: $HASHLIB_EDU_PROFILE, else quick)")
     run.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")
     args = parser.parse_args(argv)
     if args.command == "list":

@@ -4,8 +4,8 @@
 * ``quick`` -- CPU: minutes per notebook, the real protocol with short schedules.
 * ``paper`` -- GPU: the paper's schedule.
 
-``HASHLIB_EDU_PROFILE`` chooses; default ``paper`` when CUDA is available, else
-``quick``. A ``smoke`` run never writes over the committed ``figures/`` and
+``HASHLIB_EDU_PROFILE`` chooses; the default is ``quick`` on every device (``paper`` is
+opt-in: its schedules take hours even on a GPU). A ``smoke`` run never writes over the committed ``figures/`` and
 ``results/``: it writes to ``$HASHLIB_EDU_OUTPUT`` or a fresh temporary folder.
 """
 
@@ -32,17 +32,9 @@ _SMOKE_TMP: Path | None = None
 
 
 def get_profile(profile: str | None = None) -> str:
-    """Resolve the run profile: the argument, else ``$HASHLIB_EDU_PROFILE``, else
-    ``"paper"`` on a CUDA machine and ``"quick"`` otherwise."""
-    name = profile or os.environ.get("HASHLIB_EDU_PROFILE") or None
-    if name is None:
-        try:
-            import torch
-
-            name = "paper" if torch.cuda.is_available() else "quick"
-        except ImportError:  # pragma: no cover - torch is a requirement
-            name = "quick"
-    name = name.strip().lower()
+    """Resolve the run profile: the argument, else ``$HASHLIB_EDU_PROFILE``, else ``"quick"``
+    on every device (``"paper"``, the papers' long schedules, is opt-in, also on a GPU)."""
+    name = (profile or os.environ.get("HASHLIB_EDU_PROFILE") or "quick").strip().lower()
     if name not in PROFILES:
         raise ValueError(
             f"Unknown profile {name!r}; choose one of {', '.join(PROFILES)} "

@@ -557,8 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocol", default="cifar10-1k",
                         choices=("cifar10-1k", "cifar10-dsh"))
     parser.add_argument("--profile", choices=PROFILES, default=None,
-                        help="smoke | quick | paper (default: $HASHLIB_EDU_PROFILE, else paper "
-                             "on CUDA, quick on CPU)")
+                        help="smoke | quick | paper (default: $HASHLIB_EDU_PROFILE, else quick)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=None,
                         help="train every method for this many epochs instead of the "
