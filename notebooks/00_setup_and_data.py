@@ -15,6 +15,14 @@
 # %% [markdown]
 # # 00 · Set-up and data
 #
+# **Papers whose protocols this notebook sets up:**
+#
+# * `cifar10-1k`: Jinma Guo and Jianmin Li, "CNN Based Hashing for Image Retrieval",
+#   arXiv:1509.01354, 2015. <https://arxiv.org/abs/1509.01354>
+# * `cifar10-dsh`: Haomiao Liu, Ruiping Wang, Shiguang Shan, Xilin Chen, "Deep Supervised
+#   Hashing for Fast Image Retrieval", CVPR 2016.
+#   <https://openaccess.thecvf.com/content_cvpr_2016/html/Liu_Deep_Supervised_Hashing_CVPR_2016_paper.html>
+#
 # This course teaches **learning to hash** for image retrieval: every image becomes a short
 # binary code (say 48 bits), and "find similar images" becomes "find codes at a small Hamming
 # distance". Each notebook reproduces the key tables and figures of one paper on CIFAR-10 and

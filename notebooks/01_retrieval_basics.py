@@ -15,6 +15,18 @@
 # %% [markdown]
 # # 01 · Retrieval basics
 #
+# **Papers referred to here:**
+#
+# * CNNBH — Jinma Guo and Jianmin Li, "CNN Based Hashing for Image Retrieval",
+#   arXiv:1509.01354, 2015. <https://arxiv.org/abs/1509.01354> — the `cifar10-1k` protocol
+#   of section 8, the precision@N of section 7, PR curves by Hamming radius (section 6).
+# * DSH — Haomiao Liu, Ruiping Wang, Shiguang Shan, Xilin Chen, "Deep Supervised Hashing for
+#   Fast Image Retrieval", CVPR 2016.
+#   <https://openaccess.thecvf.com/content_cvpr_2016/html/Liu_Deep_Supervised_Hashing_CVPR_2016_paper.html>
+#   — the mAP@K convention of section 3, PR curves by Hamming radius (section 6).
+# * Tie-aware AP (section 4) — Kun He, Fatih Cakir, Sarah Adel Bargal, Stan Sclaroff,
+#   "Hashing as Tie-Aware Learning to Rank", CVPR 2018.
+#
 # Every later notebook ends with the same few numbers: **mAP** of Hamming ranking,
 # **precision within Hamming radius 2**, **precision-recall curves** and **precision@N**. They
 # decide which method "wins", so we should know exactly what they measure — and where they can

@@ -15,9 +15,10 @@
 # %% [markdown]
 # # 05 · DPAH: learned class anchors and a LogSumExp-bounded inter-class loss
 #
-# *R. Wang, R. Wang, S. Qiao, S. Shan, X. Chen, "Deep Position-Aware Hashing for Semantic
-# Continuous Image Retrieval"*, WACV 2020 (our copy: the appendix only, in
-# `../shared/papers/dpah-appendix.txt`).
+# **Paper:** Ruikui Wang, Ruiping Wang, Shishi Qiao, Shiguang Shan, Xilin Chen, "Deep
+# Position-Aware Hashing for Semantic Continuous Image Retrieval", WACV 2020.
+# <https://openaccess.thecvf.com/content_WACV_2020/html/Wang_Deep_Position-Aware_Hashing_for_Semantic_Continuous_Image_Retrieval_WACV_2020_paper.html>
+# (The derivation and Table 1 below are those of its appendix.)
 #
 # DSH (notebook 04) compares **pairs** of images: a mini-batch of $n$ codes gives
 # $n(n-1)/2$ terms, and each term only sees two images, so the global layout of the classes in
@@ -214,11 +215,16 @@ print(f"garbled line vs the correct bound: largest difference "
       f"{(garbled - bound).abs().max().item():.2f} (not a typo of the same quantity)")
 
 # %% [markdown]
-# **The gap shrinks as distances separate.** The LogSumExp is a *soft* maximum: multiplying all
-# distances by $t$ (a sharper temperature) gives $L_{\text{inter}}(t\,d)/t \to
-# L_{\text{hinge}}(d)$, with the gap bounded by $(\log|N_i| + \log 2)/t$. Equivalently, at a fixed
-# scale the gap vanishes once the nearest wrong anchor is far beyond the margin (or far inside
-# it, where the bound becomes linear with slope 1 like the hinge).
+# **When does the gap shrink?** The LogSumExp is a *soft* maximum: multiplying all distances by
+# $t$ (a sharper temperature) gives $L_{\text{inter}}(t\,d)/t \to L_{\text{hinge}}(d)$, with the
+# gap bounded by $(\log|N_i| + \log 2)/t$ (the table below). At a fixed scale the gap vanishes
+# only far *beyond* the margin, where both losses go to 0. Far *inside* the margin it does not:
+# the bound becomes linear with slope 1 like the hinge, but stays above it by the LogSumExp gap
+# of step 1, which reaches $\log|N_i|$ when the wrong anchors are equally far. The single sample
+# printed below (own distance 8, all 9 wrong anchors at distance $12 + \delta$) shows both ends:
+# the gap stays at 2.197 $= \log 9 = \log(C - 1)$ at $\delta = -12$ and $-8$, and falls to 0.003 at
+# $\delta = 8$ and 0.0 at $\delta = 12$. With a single wrong anchor ($\log 1 = 0$, figure (b)) the
+# bound meets the hinge on both sides.
 
 # %%
 rows = []
@@ -348,8 +354,8 @@ print(f"sample 0 (class {int(y6[0])}): p_own = {p[0, 0].item():.3f}; dL/dd =",
 # position onto its codes) even after the ordering is right; the **quantization** term (DSH's
 # regularizer) pushes $|b|$ towards 1 so that taking signs loses little.
 #
-# **Our choices, not the paper's:** our copy of DPAH is the appendix only, which gives neither
-# the weights of these terms nor the value of $\alpha$, nor how the positions start. We use
+# **Our choices, not the paper's:** the appendix, whose derivation this notebook follows, gives
+# neither the weights of these terms nor the value of $\alpha$, nor how the positions start. We use
 # $\alpha = 0.5$, $\lambda_{\text{intra}} = 0.1$, $\lambda_{\text{quant}} = 0.01$ (the
 # `DPAHLoss` defaults, picked on a small synthetic check) and show a sweep of $\alpha$ below.
 # On top of these, the course's `dpah_loss` (`hashlib_edu.methods.dpah.DPAH_SETTINGS`) changes two
@@ -357,13 +363,14 @@ print(f"sample 0 (class {int(y6[0])}): p_own = {p[0, 0].item():.3f}; dL/dd =",
 # `DPAHLoss`'s default start is $A \sim N(0, 1)$, positions $\tanh(A)$ scattered around the
 # zero code; the course starts them **spread out**, at $0.9\,o_j$ with OrthoHash's Hadamard
 # targets $o_j$ (notebook 06), exactly $K/2$ bits apart — and still learns them (at
-# $|\theta| = 0.9$ the tanh still passes a fifth of the gradient). Both changes were picked at
-# 48 bits on this protocol's queries (the issue's notes list the runs), so read the headline
-# as slightly optimistic; the section "What the start and the temperature do" measures each.
+# $|\theta| = 0.9$ the tanh still passes a fifth of the gradient). Both changes were chosen by
+# mAP on this protocol's queries, so read the headline as slightly optimistic. The table of the
+# section "What the start and the temperature do" (32 bits, 15 epochs) measures each change
+# alone: 0.455 with `DPAHLoss`'s defaults, 0.509 with the course's start and temperature.
 #
 # The three-sample example of the package's tests ($K = 2$, $C = 3$, positions
 # $(\pm 0.6, \pm 0.6)$, codes given directly, `output_activation=None`), by hand in
-# `tests/test_losses.py`:
+# `tests/methods/test_dpah.py`:
 
 # %%
 toy = DPAHLoss(2, 3, alpha=0.5, scale=1.0, intra_weight=0.1, quant_weight=0.01,
@@ -407,12 +414,9 @@ for n_items in (128, 5000):
 # the checkpoint) with `dpah_recipe`, the recipe of CNNBH's classifier and of OrthoHash:
 # SGD with momentum 0.9, weight decay $10^{-3}$, a one-cycle learning rate up to 0.1,
 # pad-and-crop + flip, batch 128, 60 epochs — and, as OrthoHash, BatchNorm on the latent
-# (`latent_bn=True`). An earlier version of this notebook trained DPAH like DSH (AdamW up to
-# $3\cdot10^{-3}$ for 50 epochs) with the loss's defaults (Gaussian start, $s = 1$): 0.522 at
-# 48 bits. Under the SGD recipe the Gaussian start did worse still (0.458 with
-# $s = 2/\sqrt{K}$); the spread start together with that temperature is what made the
-# difference (the issue's notes list the runs; the section "What the start and the temperature
-# do" separates the two).
+# (`latent_bn=True`). The spread start and the temperature $s = 2/\sqrt{K}$ matter under this
+# recipe: the section "What the start and the temperature do" trains all four combinations of
+# start and temperature and separates the two.
 #
 # ## Table 1 of the appendix: CIFAR-10 mAP at 12–48 bits
 #
@@ -420,9 +424,9 @@ for n_items in (128, 5000):
 # our `cifar10-1k` protocol) come from an ImageNet-pretrained backbone on upscaled images; ours
 # from the shared small backbone trained from scratch on the 32×32 images. One model per code
 # length; a finished checkpoint is loaded instead of training again (`train min` is the time
-# training actually took). In `quick`, the 4 headline models (60 epochs) and the 7 sweep
-# models below (15 epochs) take about 40 minutes of CPU in all; the `train min` column
-# gives the measured time per model.
+# training actually took). In the `quick` run shown, the `train min` columns of this notebook
+# add up to about 33 minutes of CPU training: 22.5 for the 4 headline models (60 epochs) and
+# 10.5 for the 7 sweep models below (15 epochs), evaluation not included.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -491,8 +495,8 @@ pd.DataFrame([{"bits": b, "mAP": r["map"], "mAP (paper)": r["paper_map"],
 # (notebook 03: the same convolutional stack with a classifier and a linear knob, same
 # epochs), OrthoHash (notebook 06: the same `BackboneWithCodeLayer`) and DSH if its notebook ran on this
 # protocol. Methods without results for this profile are left out with a note — run their
-# notebooks first. The issue's target: **at 48 bits, DPAH above DSH and CNNBH** on the same
-# backbone and budget. The verdict below is computed from the saved results.
+# notebooks first. The target set for this notebook: **at 48 bits, DPAH above DSH and CNNBH**
+# on the same backbone and budget. The verdict below is computed from the saved results.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -541,15 +545,15 @@ plt.show()
 # Where our numbers fall short of the appendix's (the tables above say by how much), the main
 # reasons are:
 #
-# * **Backbone.** The appendix's numbers come from an ImageNet-pretrained network (the main
-#   paper's; our copy of the appendix does not name it) fed with upscaled images: most of its
+# * **Backbone.** The appendix's numbers come from an ImageNet-pretrained network (the appendix
+#   does not name it) fed with upscaled images: most of its
 #   features were learned from 1.2 million images before it saw CIFAR-10.
 #   Ours is a small convolutional stack (about 76k parameters before the hash layer) trained
 #   from scratch on the 5,000 training images at 32×32 — the same for every method here, so
 #   the *comparison between methods* is fair, while the comparison with the paper mostly
 #   measures the backbone.
-# * **Budget.** 60 epochs on a CPU in `quick` (the `train min` column above); the paper's
-#   schedule is not in our copy.
+# * **Budget.** 60 epochs on a CPU in `quick` (the `train min` column above); the appendix
+#   does not give the paper's schedule.
 # * **Data.** Our CIFAR-10 copy is JPEG-compressed (slightly lossy), the paper used the
 #   original images.
 # * **Hyper-parameters.** $\alpha$, the term weights, the temperature and the positions' start
@@ -625,9 +629,10 @@ print(f"{SWEEP_BITS} bits, {SWEEP_EPOCHS} epochs, alpha 0.5; s = 2/sqrt(K) = "
 pd.DataFrame(start_rows).set_index(["start", "scale s"]).round(3)
 
 # %% [markdown]
-# Alone, the temperature helps a little and the spread start not at all; together they help
-# most. At $s = 1$ even positions started $K/2$
-# bits apart drift together (their minimum distance falls well below $K/2$): the cold softmax
+# Alone, the temperature helps a little (0.455 → 0.479 from the Gaussian start) and the spread
+# start not at all (0.450 at $s = 1$); together they help most (0.509). At $s = 1$ even
+# positions started $K/2$ bits apart drift together (their minimum distance falls to 7, against
+# $K/2 = 16$): the cold softmax
 # is satisfied early, and the intra-class pull, which drags every position towards codes that
 # still look alike, takes over. With $s = 2/\sqrt{K}$ the inter-class term keeps pushing the
 # positions apart, and from the spread start they stay apart.

@@ -15,11 +15,30 @@
 # %% [markdown]
 # # 07 · Side by side: six methods, one protocol, one backbone
 #
+# **Papers compared here:**
+#
+# * CNNBH — Jinma Guo and Jianmin Li, "CNN Based Hashing for Image Retrieval",
+#   arXiv:1509.01354, 2015. <https://arxiv.org/abs/1509.01354>
+# * DSH — Haomiao Liu, Ruiping Wang, Shiguang Shan, Xilin Chen, "Deep Supervised Hashing for
+#   Fast Image Retrieval", CVPR 2016.
+#   <https://openaccess.thecvf.com/content_cvpr_2016/html/Liu_Deep_Supervised_Hashing_CVPR_2016_paper.html>
+# * DPAH — Ruikui Wang, Ruiping Wang, Shishi Qiao, Shiguang Shan, Xilin Chen, "Deep
+#   Position-Aware Hashing for Semantic Continuous Image Retrieval", WACV 2020.
+#   <https://openaccess.thecvf.com/content_WACV_2020/html/Wang_Deep_Position-Aware_Hashing_for_Semantic_Continuous_Image_Retrieval_WACV_2020_paper.html>
+# * OrthoHash — Jiun Tian Hoe, Kam Woh Ng, Tianyu Zhang, Chee Seng Chan, Yi-Zhe Song, Tao Xiang,
+#   "One Loss for All: Deep Hashing with a Single Cosine Similarity based Learning Objective",
+#   NeurIPS 2021.
+#   <https://proceedings.neurips.cc/paper/2021/hash/cbcb58ac2e496207586df2854b17995f-Abstract.html>
+#   (arXiv:2109.14449)
+#
+# The baselines LSH and PCA-ITQ are cited in notebook 02.
+#
 # Every paper in this course reports its method beside others — but each with its own network,
 # schedule, data preparation and sometimes protocol. Here the only thing that changes is the
 # method. Everything runs on `cifar10-1k` (1,000 queries, 5,000 training images, 59,000
 # database images) with the course's **shared small backbone** (CNNBH's convolutional stack)
-# trained from scratch on the same CPU-sized budget (4–8 minutes per model here). The
+# trained from scratch on the same CPU-sized budget (about 3 to 7 minutes per 48-bit model
+# here: the training-time table below). The
 # methods with one target per class — CNNBH, DPAH and OrthoHash — train with SGD for 60
 # epochs (`cnnbh_recipe`, `orthohash_recipe`); the pairwise DSH with AdamW for 50 epochs
 # (`code_layer_recipe`), which suited it better:
@@ -102,7 +121,7 @@ records = {m: by for m, by in records.items() if m in METHODS}
 # Paper columns only where the paper reports this protocol: CNNBH (its Table 1, its own
 # network trained 900 epochs) and DPAH (appendix Table 1, an **ImageNet-pretrained** backbone).
 # DSH reports CIFAR-10 on another protocol (notebook 04 reproduces it there); OrthoHash reports
-# no CIFAR-10 number in our copy.
+# no CIFAR-10 number in its supplementary (notebook 06).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -237,7 +256,7 @@ print(f"seed 0 at {FIG_BITS} bits: the profile's schedule against longer ones")
 longer.set_index(["method", "budget"])[["epochs", "map", "train_min"]].round(4)
 
 # %% [markdown]
-# **What the seeds say.** In the committed `quick` run, each method's mAP at 48 bits moves by
+# **What the seeds say.** In the `quick` run shown, each method's mAP at 48 bits moves by
 # about 0.01 from seed to seed (max − min: CNNBH 0.008, DPAH 0.012, OrthoHash 0.014) — the
 # size of most gaps in the tables above. Still, DPAH is ahead of CNNBH on each of the three
 # seeds (by 0.010, 0.004 and 0.015) and ahead of OrthoHash on each: a small lead, but one
@@ -253,18 +272,19 @@ longer.set_index(["method", "budget"])[["epochs", "map", "train_min"]].round(4)
 # %% [markdown]
 # ## Discussion: which claims hold, and why
 #
-# Read the claims table with the mAP table above it; the committed outputs come from a `quick`
+# Read the claims table with the mAP table above it; the outputs shown come from a `quick`
 # run on a 2-core CPU (50–60 epochs per model on 5,000 images), so they speak about *small
 # networks trained from scratch on little data*, not about the papers' settings.
 #
-# * **Features matter more than the hash function.** LSH on the classifier's features is far
-#   below every learned method, but PCA-ITQ on the *same* features — an unsupervised rotation,
-#   fitted in a second — lands close to DSH trained end to end (compare their rows in the mAP
-#   table). The features were learned with the labels, so they already carry the classes; what
-#   a hash function adds is how well it keeps them in few bits. CNNBH's own codes, read off the
-#   knob layer of the network that made those features, stay clearly ahead of both.
+# * **The features carry the classes; the hash function decides how much of them survives.**
+#   LSH on the classifier's features is far below every learned method, but PCA-ITQ on the
+#   *same* features — an unsupervised rotation, fitted in a second — lands close to DSH
+#   trained end to end (compare their rows in the mAP table). The features were learned with
+#   the labels, so they already carry the classes; what a hash function adds is how well it
+#   keeps them in few bits. CNNBH's own codes, read off the knob layer of the network that
+#   made those features, stay clearly ahead of both.
 # * **On an equal footing, one target per class wins, and the simplest is hard to beat.** In
-#   the committed `quick` run the three methods that give each class a target — CNNBH (a
+#   the `quick` run shown the three methods that give each class a target — CNNBH (a
 #   plain classifier whose knob signs are the codes), DPAH (learned class positions) and
 #   OrthoHash (fixed, far-apart binary targets) — lead, within about 0.04 of each other at
 #   every code length, and which one is ahead changes with the code length (the claims
@@ -275,11 +295,14 @@ longer.set_index(["method", "budget"])[["epochs", "map", "train_min"]].round(4)
 #   5,000 training images, a 10-class classification loss is a strong, easy signal. DSH sees
 #   the classes only through pairs inside a batch and learns slowly from few images (on its
 #   own protocol, with 50,000 training images, it beats its paper: notebook 04).
-# * **DPAH's positions must start apart.** With its positions started around the zero code,
-#   DPAH reached only 0.52 at 48 bits: on this little data the learned positions drifted
-#   together (its nearest two were a couple of bits apart). Started at OrthoHash's Hadamard
-#   targets, they stay apart and move only a few bits, and DPAH leads at most lengths
-#   (notebook 05 measures both starts). Its remaining differences from OrthoHash — a relative
+# * **DPAH's positions must start apart, and stay apart.** Notebook 05 trains DPAH from two
+#   starts at two temperatures (its start-and-temperature table, 32 bits). From the Gaussian
+#   start around the zero code the learned positions drift together on this little data, at
+#   either temperature. The spread start (OrthoHash's Hadamard targets) does not help on its
+#   own: at the cold $s = 1$ those positions drift together too. Only with the warmer
+#   $s = 2/\sqrt{K}$ do they stay $K/2$ bits apart, and that combination gives DPAH's best mAP
+#   there. It is the setting of every DPAH row here, where DPAH leads at 3 of the 4 code
+#   lengths (the mAP table). Its remaining differences from OrthoHash — a relative
 #   margin on distances, an intra-class pull, learned positions — are worth 0.01–0.02 of mAP
 #   here, about the seed-to-seed spread — yet at 48 bits DPAH's lead held on all three
 #   seeds.
