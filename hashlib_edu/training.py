@@ -504,7 +504,7 @@ def state_digest(module: nn.Module) -> str:
 # --------------------------------------------------------------------------- backbone + code layer
 
 #: Dropout after each pooling layer in our modern recipe (the paper: 0.5; with BatchNorm,
-#: augmentation and a short budget, 0.5 and 0.2 underfit our first recipe -- see notebook 03).
+#: augmentation and a short budget, 0.5 and 0.2 underfit an AdamW recipe -- see notebook 03).
 MODERN_CONV_DROPOUT = 0.0
 
 
@@ -523,7 +523,7 @@ CODE_LAYER_EPOCHS = {"smoke": 1, "quick": 50, "paper": 100}
 
 
 def code_layer_recipe(epochs: int, lr: float = 3e-3) -> Recipe:
-    """The course's first recipe for the shared small backbone with a hash head: AdamW
+    """The course's AdamW recipe for the shared small backbone with a code layer: AdamW
     (weight decay 5e-4) with a one-cycle learning rate up to ``lr``, batch 128, BatchNorm,
     pad-and-crop + flip. DSH on the shared backbone trains with it; OrthoHash and DPAH train
     with CNNBH's SGD recipe instead (:func:`hashlib_edu.methods.orthohash.orthohash_recipe`). Parameters of a loss (DPAH's anchors) get no weight decay

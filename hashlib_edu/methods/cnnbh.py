@@ -86,7 +86,7 @@ def cnnbh_recipe(epochs: int) -> Recipe:
     """Our modern recipe: SGD (momentum 0.9, weight decay 1e-3) with a one-cycle learning rate
     up to 0.1, label smoothing 0.1, BatchNorm, pad-and-crop + flip, batch 128.
 
-    Chosen over the course's first recipe (AdamW, lr 3e-3, 50 epochs) and two other variants
+    Chosen over an AdamW recipe (lr 3e-3, 50 epochs) and two other variants
     by 48-bit mAP on ``cifar10-1k`` (notebook 03 compares it with the paper's plain recipe).
     """
     return sgd_onecycle_recipe(epochs, lr=0.1, label_smoothing=0.1)
