@@ -43,7 +43,7 @@ if "google.colab" in sys.modules:
     # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
-PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
+PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 SEED = 0
 
 # %% [markdown]

@@ -38,7 +38,7 @@ if "google.colab" in sys.modules:
     # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
-PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
+PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 BITS = [12, 24, 32, 48]
 EPOCHS = None  # None: the profile's default (smoke 1, quick 60, paper 900)
 SEED = 0

@@ -50,7 +50,7 @@ if "google.colab" in sys.modules:
     # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
-PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
+PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 BITS = 12  # the supplementary's code length for Tables 1 and 3
 EPOCHS = None  # None: DSH_EPOCHS["cifar10-dsh"][PROFILE] (smoke 1, quick 26, paper 150)
 SWEEP_EPOCHS = None  # cifar10-1k experiments; None: DSH_EPOCHS["cifar10-1k"] (smoke 1, quick 30)

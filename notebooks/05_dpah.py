@@ -54,7 +54,7 @@ if "google.colab" in sys.modules:
     # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
-PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
+PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 BITS = [12, 24, 32, 48]
 EPOCHS = None  # None: DPAH_EPOCHS[PROFILE] (smoke 1, quick 60, paper 100)
 SWEEP_BITS = 32

@@ -46,7 +46,7 @@ if "google.colab" in sys.modules:
     # %cd /content/hashlib_edu/notebooks
 
 # %% tags=["parameters"]
-PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else paper on GPU, quick on CPU
+PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 BITS = [16, 32, 48, 64]
 EPOCHS = None  # None: the profile's default ORTHOHASH_EPOCHS (smoke 1, quick 60, paper 100)
 ABLATION_BITS = 32
