@@ -4,6 +4,7 @@ Modules, bottom to top (each imports only modules above it in this list):
 
 Shared core
     ``profiles``   run profiles (smoke / quick / paper) and where outputs go;
+    ``release``    the course's trained models as a downloadable bundle (pack, verified fetch);
     ``data``       CIFAR-10 in memory, the retrieval protocols (``load_protocol``), the
                    validation split settings are chosen on;
     ``codes``      binary codes: signs, packing, the quantization error, code constructions
@@ -16,6 +17,7 @@ Shared core
     ``backbones``  the small CIFAR backbone, backbone + code layer, pretrained backbones;
     ``training``   batch transforms, ``BatchLoader``, ``fit``, ``encode``, recipes and
                    checkpointed training;
+    ``activations`` a pretrained backbone's activations at a cut, computed once and cached;
     ``losses``     what every method's loss shares: labels and pair similarity, input
                    checks, the ``HashingLoss`` base;
     ``results``    the results writer and reader (``results/<protocol>/*.json`` + codes);

@@ -30,7 +30,7 @@ from torch import nn
 from .backbones import CUTS, split_pretrained
 from .data import ImageDataset
 from .profiles import output_root
-from .training import prepare, progress_enabled, select_device
+from .training import EpochBatches, prepare, progress_enabled, select_device
 
 __all__ = ["activation_cache_path", "cached_activations", "compute_activations",
            "ActivationLoader"]
@@ -148,7 +148,7 @@ def cached_activations(dataset: ImageDataset | np.ndarray, backbone: str = "effi
     return np.load(path, mmap_mode="r")
 
 
-class ActivationLoader:
+class ActivationLoader(EpochBatches):
     """Mini-batches of cached activations, optionally augmented by mirror images.
 
     Args:
@@ -170,27 +170,15 @@ class ActivationLoader:
             raise ValueError(f"{len(activations)} activations but {len(labels)} labels.")
         if mirrored is not None and np.shape(mirrored) != np.shape(activations):
             raise ValueError("mirrored must have the shape of activations.")
-        if len(activations) == 0 or batch_size <= 0:
-            raise ValueError("ActivationLoader needs activations and a positive batch_size.")
+        if len(activations) == 0:
+            raise ValueError("ActivationLoader got no activations.")
+        super().__init__(len(activations), batch_size, shuffle, drop_last, seed, device)
         self.activations, self.mirrored = activations, mirrored
         self.labels = torch.as_tensor(np.asarray(labels))
-        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
-        self.seed, self.epoch = seed, 0
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        n = len(self.activations)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        n = len(self.activations)
-        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
-        for b in range(len(self)):
-            idx = np.sort(order[b * self.batch_size:(b + 1) * self.batch_size].numpy())
+        for order, gen in self.index_batches():
+            idx = np.sort(order.numpy())  # sorted: contiguous reads from a memory map
             x = torch.from_numpy(np.asarray(self.activations[idx], dtype=np.float32))
             if self.mirrored is not None:
                 flip = torch.rand(len(idx), generator=gen) < 0.5

@@ -26,7 +26,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -49,6 +49,7 @@ __all__ = [
     "select_device",
     "seed_everything",
     "progress_enabled",
+    "EpochBatches",
     "BatchLoader",
     "History",
     "fit",
@@ -152,7 +153,37 @@ def progress_enabled() -> bool:
     return not os.environ.get("CI") and not os.environ.get("HASHLIB_EDU_NO_PROGRESS")
 
 
-class BatchLoader:
+class EpochBatches:
+    """The batching every loader of the course shares: ``n`` items in batches of
+    ``batch_size``, reshuffled every epoch in an order that depends only on ``seed`` and the
+    epoch (a resumed run sees the same batches as an uninterrupted one); ``drop_last`` drops a
+    last incomplete batch. Subclasses turn each batch of indices into ``(x, y)``; ``fit`` calls
+    ``set_epoch(e)`` before each epoch."""
+
+    def __init__(self, n: int, batch_size: int = 128, shuffle: bool = True,
+                 drop_last: bool = False, seed: int = 0,
+                 device: str | torch.device | None = None) -> None:
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive; got {batch_size}.")
+        self.n, self.batch_size, self.shuffle, self.drop_last = n, batch_size, shuffle, drop_last
+        self.seed, self.epoch = seed, 0
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def index_batches(self) -> Iterator[tuple[torch.Tensor, torch.Generator]]:
+        """``(indices, generator)`` per batch: the epoch's generator, for augmentation too."""
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.n, generator=gen) if self.shuffle else torch.arange(self.n)
+        for b in range(len(self)):
+            yield order[b * self.batch_size:(b + 1) * self.batch_size], gen
+
+
+class BatchLoader(EpochBatches):
     """Mini-batches from in-memory uint8 images, augmented as whole batches.
 
     Args:
@@ -178,27 +209,14 @@ class BatchLoader:
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels.")
         if len(self.images) == 0:
             raise ValueError("BatchLoader got no images.")
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be positive; got {batch_size}.")
-        self.batch_size, self.shuffle, self.augment = batch_size, shuffle, augment
-        self.drop_last, self.seed, self.epoch = drop_last, seed, 0
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        super().__init__(len(self.images), batch_size, shuffle, drop_last, seed, device)
+        self.augment = augment
         if self.device.type == "cuda":  # keep the whole set on the GPU: no per-batch copies
             self.images, self.labels = self.images.to(self.device), self.labels.to(self.device)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        n = len(self.images)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
     def __iter__(self):
-        gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        n = len(self.images)
-        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
-        for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size].to(self.images.device)
+        for idx, gen in self.index_batches():
+            idx = idx.to(self.images.device)
             x = prepare(self.images[idx], augment=self.augment, generator=gen, device=self.device)
             yield x, self.labels[idx].to(self.device)
 
@@ -221,9 +239,11 @@ class History:
         return float(sum(self.seconds))
 
 
-def _save_checkpoint(path: Path, model, loss_fn, optimizer, scheduler, history, epoch) -> None:
+def _save_checkpoint(path: Path, model, loss_fn, optimizer, scheduler, history, epoch,
+                     epochs: int | None = None) -> None:
     state = {
         "epoch": epoch,
+        "epochs": epochs,  # the run's total: finished when epoch == epochs (hashlib_edu.release)
         "model": model.state_dict(),
         "loss_fn": loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else None,
         "optimizer": optimizer.state_dict(),
@@ -254,7 +274,8 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
         optimizer, scheduler: built by the caller; ``scheduler_step`` is ``"batch"``
             (one-cycle) or ``"epoch"``.
         checkpoint: file saved after every epoch; if it exists, training resumes
-            from it (same result as an uninterrupted run).
+            from it (same result as an uninterrupted run). A file without optimizer state (a
+            trained model from :mod:`hashlib_edu.release`) must be finished: it is loaded.
         progress: tqdm bars (default: on, except when ``CI`` is set).
         on_epoch_end: ``f(epoch, model) -> dict | None``; a dict is stored in
             ``history.metrics``.
@@ -273,17 +294,24 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=False)
+        bundled = "optimizer" not in state  # final weights only: nothing to resume
+        if bundled and state["epoch"] != epochs:
+            raise RuntimeError(
+                f"{ckpt} holds a trained model's final weights after {state['epoch']} epochs "
+                f"(no optimizer state to resume from), but this run asks for {epochs}: delete "
+                "it to train from scratch, or train with download=False / HASHLIB_EDU_TRAIN=1.")
         model.load_state_dict(state["model"])
         if isinstance(loss_fn, nn.Module) and state["loss_fn"] is not None:
             loss_fn.load_state_dict(state["loss_fn"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state["scheduler"] is not None:
-            scheduler.load_state_dict(state["scheduler"])
+        if not bundled:
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state["scheduler"] is not None:
+                scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
+            if state["cuda_rng"] is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
         history = History(**state["history"])
         start_epoch = state["epoch"]
-        torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
     show = progress_enabled() if progress is None else progress
     from tqdm.auto import tqdm
 
@@ -323,7 +351,8 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
         history.metrics.append(extra or {})
         bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
         if ckpt is not None:
-            _save_checkpoint(ckpt, model, loss_fn, optimizer, scheduler, history, epoch + 1)
+            _save_checkpoint(ckpt, model, loss_fn, optimizer, scheduler, history, epoch + 1,
+                             epochs)
     bar.close()
     return history
 
@@ -459,7 +488,8 @@ def run_name(method: str, bits: int, data: ProtocolData, recipe: Recipe, seed: i
 
 def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *,
                 name: str, seed: int = 0, device=None, extra_params=(),
-                progress: bool | None = None, loader: Iterable | None = None) -> History:
+                progress: bool | None = None, loader: Iterable | None = None,
+                download: bool = True) -> History:
     """Train ``model`` on ``data``'s training images with ``recipe`` (mixed precision on a GPU
     when ``recipe.extra["amp"]`` is set).
 
@@ -474,6 +504,10 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
             and decay would pull them toward 0 (for DPAH: every anchor toward the zero code).
         loader: the training batches (default: a :class:`BatchLoader` of ``data``'s training
             images, augmented as the recipe says), e.g. cached backbone activations.
+        download: when there is no local checkpoint, look for the trained model where
+            :func:`hashlib_edu.release.models_url` says (published by ``python -m
+            hashlib_edu.release pack``) and load it instead of training; ``False`` (a
+            notebook's ``TRAIN = True``) or ``HASHLIB_EDU_TRAIN=1`` always trains.
     """
     device = select_device(device)
     torch.manual_seed(seed)
@@ -488,6 +522,10 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
     opt = _optimizer(params, recipe)
     sched = _scheduler(opt, recipe, len(loader))
     ckpt = checkpoints_dir(data.profile) / f"{name}.pt"
+    if download and not ckpt.is_file():
+        from .release import fetch  # here, so `python -m hashlib_edu.release` imports it once
+
+        fetch(name, ckpt, profile=data.profile)  # verified, else absent (train) or an error
     return fit(model, loss_fn, loader, recipe.epochs, opt, sched, device=device,
                checkpoint=ckpt, progress=progress, desc=name, amp=recipe.extra.get("amp", False))
 
