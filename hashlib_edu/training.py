@@ -641,22 +641,25 @@ def choose_backbone(backbone: str | None, profile: str,
 
 
 def train_hash_model(model: nn.Module, data: ProtocolData, bits: int, loss_fn: nn.Module,
-                      recipe: Recipe, *, method: str, tag: str, seed: int, device,
-                      progress: bool | None) -> History:
+                     recipe: Recipe, *, method: str, tag: str, seed: int, device,
+                     progress: bool | None, download: bool = True) -> History:
     """Train ``model`` with ``loss_fn`` (its parameters optimized too) under a checkpoint name
-    made of ``method``, the recipe, ``repr(loss_fn)``, ``tag`` and the loss's initial state."""
+    made of ``method``, the recipe, ``repr(loss_fn)``, ``tag`` and the loss's initial state
+    (``download``: see :func:`train_model`)."""
     name = run_name(method, bits, data, recipe, seed,
                     tag=f"{repr(loss_fn)}-{tag}-{state_digest(loss_fn)}")
     return train_model(model, loss_fn, data, recipe, name=name, seed=seed, device=device,
-                       extra_params=list(loss_fn.parameters()), progress=progress)
+                       extra_params=list(loss_fn.parameters()), progress=progress,
+                       download=download)
 
 
 def train_with_code_layer(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe, *,
-                  method: str, latent_bn: bool = False, pretrained: str | None = None,
-                  seed: int = 0, device=None,
-                  progress: bool | None = None) -> tuple[BackboneWithCodeLayer, History]:
+                          method: str, latent_bn: bool = False, pretrained: str | None = None,
+                          seed: int = 0, device=None, progress: bool | None = None,
+                          download: bool = True) -> tuple[BackboneWithCodeLayer, History]:
     """Train (or load) ``BackboneWithCodeLayer(bits)`` -- the shared small backbone (or a
-    pretrained one) + a linear code layer -- with ``loss_fn(outputs, labels)``; a loss with parameters (DPAH anchors) is optimized too.
+    pretrained one) + a linear code layer -- with ``loss_fn(outputs, labels)``; a loss with
+    parameters (DPAH anchors) is optimized too.
 
     Args:
         pretrained: ``None`` (the shared small backbone, from scratch) or the name of an
@@ -665,6 +668,8 @@ def train_with_code_layer(data: ProtocolData, bits: int, loss_fn: nn.Module, rec
             :func:`~hashlib_edu.backbones.pretrained_with_code_layer`; use
             :func:`pretrained_recipe`). Offline, a torchvision weight download fails with a
             clear ``RuntimeError`` that names ``efficientnet_lite0``.
+        download: look for the trained model at the course's models location when there is no
+            local checkpoint (see :func:`train_model`; ``False`` always trains).
 
     The checkpoint name includes ``method``, the recipe, ``repr(loss_fn)`` (its
     hyper-parameters), the backbone and a digest of the loss's initial state (targets,
@@ -673,12 +678,13 @@ def train_with_code_layer(data: ProtocolData, bits: int, loss_fn: nn.Module, rec
     extra = recipe.extra
     seed_everything(seed)
     if pretrained is None:
-        model = BackboneWithCodeLayer(bits, latent_bn=latent_bn, batchnorm=extra.get("batchnorm", True),
-                        conv_dropout=extra.get("conv_dropout", 0.5))
+        model = BackboneWithCodeLayer(bits, latent_bn=latent_bn,
+                                      batchnorm=extra.get("batchnorm", True),
+                                      conv_dropout=extra.get("conv_dropout", 0.5))
         tag = f"bn{latent_bn}"
     else:
         model = pretrained_with_code_layer(bits, pretrained, latent_bn=latent_bn)
         tag = f"bn{latent_bn}-{pretrained}"
-    history = train_hash_model(model, data, bits, loss_fn, recipe, method=method,
-                                tag=tag, seed=seed, device=device, progress=progress)
+    history = train_hash_model(model, data, bits, loss_fn, recipe, method=method, tag=tag,
+                               seed=seed, device=device, progress=progress, download=download)
     return model, history

@@ -100,8 +100,8 @@ def cnnbh_plain_recipe(epochs: int) -> Recipe:
 
 
 def train_cnnbh(data: ProtocolData, bits: int, recipe: Recipe, dropout: float | None = None,
-                seed: int = 0, device=None, progress: bool | None = None
-                ) -> tuple[CNNBHNet, History]:
+                seed: int = 0, device=None, progress: bool | None = None,
+                download: bool = True) -> tuple[CNNBHNet, History]:
     """Train (or load the finished checkpoint of) one CNNBH model.
 
     Args:
@@ -110,6 +110,8 @@ def train_cnnbh(data: ProtocolData, bits: int, recipe: Recipe, dropout: float | 
         recipe: from :func:`cnnbh_recipe` or :func:`cnnbh_plain_recipe`; its ``extra`` holds
             ``label_smoothing``, ``batchnorm`` and ``conv_dropout``.
         dropout: final dropout ``p`` (``None``: the paper's Table 2 value for ``k``).
+        download: look for the trained model at the course's models location when there is no
+            local checkpoint (:func:`hashlib_edu.training.train_model`; ``False`` trains).
 
     Returns:
         ``(model, history)``; ``history.train_seconds`` is the training time actually spent.
@@ -121,5 +123,5 @@ def train_cnnbh(data: ProtocolData, bits: int, recipe: Recipe, dropout: float | 
     loss_fn = nn.CrossEntropyLoss(label_smoothing=extra.get("label_smoothing", 0.0))
     name = run_name("cnnbh", bits, data, recipe, seed, tag=f"p{model.dropout_p}")
     history = train_model(model, loss_fn, data, recipe, name=name, seed=seed, device=device,
-                          progress=progress)
+                          progress=progress, download=download)
     return model, history

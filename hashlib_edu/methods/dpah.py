@@ -372,7 +372,8 @@ def dpah_recipe(epochs: int, lr: float = 0.1) -> Recipe:
 def train_dpah(data: ProtocolData, bits: int, loss_fn: DPAHLoss | None = None,
                recipe: Recipe | None = None, *, method: str = "dpah",
                pretrained: str | None = None, seed: int = 0, device=None,
-               progress: bool | None = None) -> tuple[BackboneWithCodeLayer, History]:
+               progress: bool | None = None,
+               download: bool = True) -> tuple[BackboneWithCodeLayer, History]:
     """Train (or load) DPAH: the backbone + a code layer with BatchNorm on it, trained with
     ``loss_fn`` (default :func:`dpah_loss`; its anchors are optimized too) and ``recipe``
     (default :func:`dpah_recipe` with :data:`DPAH_EPOCHS` of ``data``'s profile).
@@ -384,4 +385,4 @@ def train_dpah(data: ProtocolData, bits: int, loss_fn: DPAHLoss | None = None,
     recipe = recipe or dpah_recipe(DPAH_EPOCHS[data.profile])
     return train_with_code_layer(data, bits, loss_fn, recipe, method=method, latent_bn=True,
                                  pretrained=pretrained, seed=seed, device=device,
-                                 progress=progress)
+                                 progress=progress, download=download)

@@ -280,13 +280,15 @@ def finetune_init(source: nn.Module, n_bits: int, batchnorm: bool = True) -> DSH
 
 def train_dsh(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe, *,
               method: str = "dsh", seed: int = 0, init_from: nn.Module | None = None,
-              device=None, progress: bool | None = None) -> tuple[DSHNet, History]:
+              device=None, progress: bool | None = None,
+              download: bool = True) -> tuple[DSHNet, History]:
     """Train (or load) DSH's CIFAR network ``DSHNet(bits)`` with ``loss_fn``
     (:class:`DSHLoss` or :class:`DSHSigmoidLoss`).
 
     Args:
         init_from: a trained ``DSHNet`` to finetune from: all layers but the last are
             copied (see :func:`finetune_init`); the checkpoint name records its weights.
+        download: see :func:`hashlib_edu.training.train_model` (``False`` always trains).
 
     Returns:
         ``(model, history)``; ``history.train_seconds`` counts this run only (not the
@@ -300,5 +302,5 @@ def train_dsh(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe,
         model = finetune_init(init_from, bits, batchnorm=batchnorm)
         tag = f"bn{batchnorm}-from{state_digest(init_from)}"
     history = train_hash_model(model, data, bits, loss_fn, recipe, method=method, tag=tag,
-                                seed=seed, device=device, progress=progress)
+                               seed=seed, device=device, progress=progress, download=download)
     return model, history

@@ -456,7 +456,8 @@ def orthohash_loss(bits: int, n_classes: int = 10, seed: int = 0, **overrides) -
 def train_orthohash(data: ProtocolData, bits: int, loss_fn: OrthoHashLoss | None = None,
                     recipe: Recipe | None = None, *, method: str = "orthohash",
                     pretrained: str | None = None, seed: int = 0, device=None,
-                    progress: bool | None = None) -> tuple[BackboneWithCodeLayer, History]:
+                    progress: bool | None = None,
+                    download: bool = True) -> tuple[BackboneWithCodeLayer, History]:
     """Train (or load) OrthoHash: the backbone + a code layer with BatchNorm on it ("+BN"),
     trained with ``loss_fn`` (default :func:`orthohash_loss`) and ``recipe`` (default
     :func:`orthohash_recipe` with :data:`ORTHOHASH_EPOCHS` of ``data``'s profile).
@@ -468,4 +469,4 @@ def train_orthohash(data: ProtocolData, bits: int, loss_fn: OrthoHashLoss | None
     recipe = recipe or orthohash_recipe(ORTHOHASH_EPOCHS[data.profile])
     return train_with_code_layer(data, bits, loss_fn, recipe, method=method, latent_bn=True,
                                  pretrained=pretrained, seed=seed, device=device,
-                                 progress=progress)
+                                 progress=progress, download=download)
