@@ -51,7 +51,7 @@ from .codes import (  # noqa: E402
     min_hamming_distance,
     sign,
 )
-from .data import CIFAR10_CLASSES, load_protocol, validation_split  # noqa: E402
+from .data import CIFAR10_CLASSES, load_protocol, validation_protocol, validation_split  # noqa: E402
 from .index import HammingIndex, retrieve  # noqa: E402
 from .metrics import (  # noqa: E402
     euclidean_precision_at_n,
@@ -61,7 +61,7 @@ from .metrics import (  # noqa: E402
     precision_recall_curve,
     precision_within_radius,
 )
-from .profiles import use_profile  # noqa: E402
+from .profiles import training_plan, use_profile  # noqa: E402
 from .results import (  # noqa: E402
     codes_path,
     evaluate_codes,
@@ -83,10 +83,10 @@ from .training import (  # noqa: E402
 
 __all__ = [
     "REPO_URL", "BackboneWithCodeLayer", "SmallBackbone", "count_parameters",
-    "bernoulli_targets", "concatenate_codes", "hadamard_targets", "min_hamming_distance", "sign", "CIFAR10_CLASSES", "load_protocol", "validation_split",
+    "bernoulli_targets", "concatenate_codes", "hadamard_targets", "min_hamming_distance", "sign", "CIFAR10_CLASSES", "load_protocol", "validation_protocol", "validation_split",
     "HammingIndex", "retrieve", "euclidean_precision_at_n", "hamming_distance",
     "mean_average_precision", "precision_at_n_curve", "precision_recall_curve",
-    "precision_within_radius", "use_profile", "codes_path", "evaluate_codes", "load_codes",
+    "precision_within_radius", "training_plan", "use_profile", "codes_path", "evaluate_codes", "load_codes",
     "load_results", "save_model_results", "save_results", "Recipe", "backbone_features",
     "choose_backbone", "embed", "encode", "seed_everything", "select_device",
     "train_with_code_layer",

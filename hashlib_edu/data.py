@@ -44,6 +44,7 @@ __all__ = [
     "validation_split",
     "ProtocolData",
     "load_protocol",
+    "validation_protocol",
     "make_synthetic",
     "CIFAR10_MEAN",
     "CIFAR10_STD",
@@ -514,6 +515,27 @@ def load_protocol(protocol: str = "cifar10-1k", profile: str | None = None, seed
         if protocol == "cifar10-dsh":
             db = t.copy()
     return ProtocolData(ds, protocol, q, t, db, profile, seed)
+
+
+def validation_protocol(data: ProtocolData, fraction: float = 0.1, seed: int = 0) -> ProtocolData:
+    """The protocol on which settings are chosen: ``data``'s training images split by
+    :func:`validation_split`; the validation images are the queries, the remaining training
+    images both the training set and the database. The protocol's queries and database are
+    never touched.
+
+    Its name is ``"<protocol>-val"`` (e.g. ``"cifar10-1k-val"``), so its checkpoints and
+    ``results/<protocol>-val/`` never mix with the headline runs.
+
+    Returns:
+        A :class:`ProtocolData` with ``query_idx`` the validation indices and ``train_idx`` =
+        ``db_idx`` the rest, all indices into ``data.dataset``.
+    """
+    if data.protocol.endswith("-val"):
+        raise ValueError(f"{data.protocol!r} is already a validation protocol; split the "
+                         "protocol it came from instead.")
+    train, validation = validation_split(data.train_idx, data.labels, seed=seed, fraction=fraction)
+    return ProtocolData(data.dataset, f"{data.protocol}-val", validation, train, train.copy(),
+                        data.profile, data.seed)
 
 
 # ----------------------------------------------------------------- synthetic

@@ -25,6 +25,9 @@ __all__ = [
     "results_dir",
     "checkpoints_dir",
     "figure_path",
+    "EPOCH_SECONDS",
+    "epoch_seconds",
+    "training_plan",
 ]
 
 PROFILES = ("smoke", "quick", "paper")
@@ -105,3 +108,54 @@ def checkpoints_dir(profile: str | None = None) -> Path:
 def figure_path(name: str, profile: str | None = None) -> Path:
     """Path of a figure file with a stable name, e.g. ``figure_path("cifar10_examples.png")``."""
     return figures_dir(profile) / name
+
+
+# ------------------------------------------------------------------- time budget
+
+#: Seconds one training epoch takes, per ``(backbone, protocol, device type)``, and whether the
+#: figure was measured (on this course's 2-core CPU, or on a GPU) or is an estimate. The
+#: README's "Time budget" shows the same table. ``small``: the shared small backbone from
+#: scratch (DSH's network on ``cifar10-dsh``: 32 s an epoch); ``efficientnet_lite0-last``: the
+#: ``finetune-last`` regime on cached activations (after the one-time activation cache,
+#: about 25 minutes on the CPU); ``efficientnet_lite0`` / ``alexnet``: the whole backbone at
+#: 224 px.
+EPOCH_SECONDS: dict[tuple[str, str, str], tuple[float, str]] = {
+    ("small", "cifar10-1k", "cpu"): (3.9, "measured"),
+    ("small", "cifar10-dsh", "cpu"): (55.0, "measured"),
+    ("efficientnet_lite0-last", "cifar10-1k", "cpu"): (15.5, "measured"),
+    ("efficientnet_lite0", "cifar10-1k", "cpu"): (330.0, "estimate"),
+    ("small", "cifar10-1k", "cuda"): (1.0, "estimate"),
+    ("small", "cifar10-dsh", "cuda"): (8.0, "estimate"),
+    ("efficientnet_lite0-last", "cifar10-1k", "cuda"): (1.0, "estimate"),
+    ("efficientnet_lite0", "cifar10-1k", "cuda"): (12.0, "estimate"),
+    ("alexnet", "cifar10-1k", "cuda"): (8.0, "estimate"),
+}
+
+
+def epoch_seconds(backbone: str = "small", protocol: str = "cifar10-1k",
+                  device: str = "cpu") -> tuple[float, str]:
+    """``(seconds, "measured" | "estimate")`` of one training epoch from :data:`EPOCH_SECONDS`
+    (``device``: ``"cpu"``, ``"cuda"`` or a ``torch.device``; ``mps`` counts as ``cpu``). An
+    unknown combination raises ``KeyError`` naming the known ones."""
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    key = (backbone, protocol, kind)
+    if key not in EPOCH_SECONDS:
+        known = ", ".join(f"{b}/{p}/{d}" for b, p, d in EPOCH_SECONDS)
+        raise KeyError(f"No time figure for backbone {backbone!r} on {protocol!r} ({kind}); "
+                       f"known: {known}.")
+    return EPOCH_SECONDS[key]
+
+
+def training_plan(n_models: int, epochs: int, *, backbone: str = "small",
+                  protocol: str = "cifar10-1k", device: str = "cpu") -> str:
+    """One line a notebook prints before it trains: how many models, how many epochs, and
+    the time that takes from :data:`EPOCH_SECONDS` (marked as measured or as an estimate).
+    Models already trained (a local checkpoint or a download) take seconds instead."""
+    if n_models < 0 or epochs < 0:
+        raise ValueError(f"n_models and epochs must be >= 0; got {n_models}, {epochs}.")
+    seconds, source = epoch_seconds(backbone, protocol, device)
+    total = n_models * epochs * seconds / 60
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    return (f"This cell trains {n_models} model{'s' if n_models != 1 else ''} of {epochs} "
+            f"epoch{'s' if epochs != 1 else ''} ({backbone} backbone, {protocol}): about {total:.0f} min on {kind} "
+            f"({source}, {seconds:g} s an epoch); a model already trained loads in seconds.")

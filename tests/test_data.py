@@ -561,3 +561,22 @@ def test_validation_split_rejects_a_class_with_a_single_image():
     # two images of a class are enough: one held out
     rest, val = validation_split(np.arange(6), labels, fraction=0.1)
     assert len(val) == 2 and len(rest) == 4
+
+
+def test_validation_protocol_holds_out_training_images_only():
+    ds = data.make_synthetic(n_per_class=30, n_classes=4, seed=1)
+    full = data.ProtocolData(
+        ds, "toy", np.arange(0, 120, 10), np.setdiff1d(np.arange(120), np.arange(0, 120, 10)),
+        np.arange(120), "quick")
+    val = data.validation_protocol(full, fraction=0.2, seed=3)
+    assert val.protocol == "toy-val"
+    assert np.array_equal(val.train_idx, val.db_idx)
+    assert not np.intersect1d(val.query_idx, val.train_idx).size
+    assert np.array_equal(np.union1d(val.query_idx, val.train_idx), full.train_idx)
+    assert not np.intersect1d(val.query_idx, full.query_idx).size  # protocol queries untouched
+    counts = np.bincount(ds.labels[val.query_idx], minlength=4)
+    assert counts.min() == counts.max() > 0  # class-balanced
+    again = data.validation_protocol(full, fraction=0.2, seed=3)
+    assert np.array_equal(again.query_idx, val.query_idx)
+    with pytest.raises(ValueError, match="already a validation protocol"):
+        data.validation_protocol(val)

@@ -91,3 +91,15 @@ def test_project_root_is_the_checkout(monkeypatch):
         assert root == PACKAGE_PARENT
     else:  # an installed, non-editable package
         assert root == Path.cwd()
+
+
+def test_training_plan_multiplies_the_table_and_labels_its_source():
+    seconds, source = profiles.epoch_seconds("small", "cifar10-1k", "cpu")
+    line = profiles.training_plan(4, 60, device="cpu")
+    assert f"{4 * 60 * seconds / 60:.0f} min" in line and source in line and "4 models" in line
+    assert "estimate" in profiles.training_plan(1, 10, backbone="alexnet", device="cuda:0")
+    assert "1 model of 10" in profiles.training_plan(1, 10, device=torch.device("cpu"))
+    with pytest.raises(KeyError, match="known"):
+        profiles.epoch_seconds("vgg", "cifar10-1k", "cpu")
+    with pytest.raises(ValueError):
+        profiles.training_plan(-1, 10)
