@@ -307,7 +307,9 @@ def _relaxed_hamming_cases() -> list[tuple[str, torch.Tensor, torch.Tensor]]:
 
 
 def check_relaxed_hamming_distance(student_fn: Callable[..., Any]) -> bool:
-    r"""Check a student's relaxed Hamming distance against :func:`hashlib_edu.methods.dpah.relaxed_hamming_distance`.
+    r"""Check a student's relaxed Hamming distance (DPAH, notebook 05).
+
+    The reference is :func:`hashlib_edu.methods.dpah.relaxed_hamming_distance`.
 
     The student's function is called as ``student_fn(b, theta)`` with ``b`` the ``(n, K)``
     float64 codes in ``[-1, 1]`` and ``theta`` the ``(C, K)`` class positions in
@@ -413,7 +415,7 @@ def _orthohash_mistakes(v: torch.Tensor, y: torch.Tensor, targets: torch.Tensor,
 
 
 def check_orthohash_loss(student_fn: Callable[..., Any]) -> bool:
-    r"""Check a student's OrthoHash loss against :class:`hashlib_edu.methods.orthohash.OrthoHashLoss`.
+    r"""Check a student's OrthoHash loss (notebook 06) against :class:`.orthohash.OrthoHashLoss`.
 
     The student's function is called as ``student_fn(v, y, targets, scale, margin)`` with
     ``v`` the ``(n, K)`` float64 continuous codes, ``y`` the ``(n,)`` int64 class ids,
