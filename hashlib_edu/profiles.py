@@ -115,10 +115,9 @@ def figure_path(name: str, profile: str | None = None) -> Path:
 #: Seconds one training epoch takes, per ``(backbone, protocol, device type)``, and whether the
 #: figure was measured (on this course's 2-core CPU, or on a GPU) or is an estimate. The
 #: README's "Time budget" shows the same table. ``small``: the shared small backbone from
-#: scratch (DSH's network on ``cifar10-dsh``: 32 s an epoch); ``efficientnet_lite0-last``: the
-#: ``finetune-last`` regime on cached activations (after the one-time activation cache,
-#: about 25 minutes on the CPU); ``efficientnet_lite0`` / ``alexnet``: the whole backbone at
-#: 224 px.
+#: scratch; ``efficientnet_lite0-last``: the ``finetune-last`` regime on cached activations
+#: (after the one-time activation cache, 27.5–33 minutes measured on the CPU);
+#: ``efficientnet_lite0`` / ``alexnet``: the whole backbone at 224 px.
 EPOCH_SECONDS: dict[tuple[str, str, str], tuple[float, str]] = {
     ("small", "cifar10-1k", "cpu"): (3.9, "measured"),
     ("small", "cifar10-dsh", "cpu"): (55.0, "measured"),
@@ -132,12 +131,17 @@ EPOCH_SECONDS: dict[tuple[str, str, str], tuple[float, str]] = {
 }
 
 
+def _device_kind(device) -> str:
+    """``"cuda"`` for a CUDA device (``"cuda"``, ``"cuda:0"``, a ``torch.device``), else ``"cpu"``."""
+    return "cuda" if str(device).startswith("cuda") else "cpu"
+
+
 def epoch_seconds(backbone: str = "small", protocol: str = "cifar10-1k",
                   device: str = "cpu") -> tuple[float, str]:
     """``(seconds, "measured" | "estimate")`` of one training epoch from :data:`EPOCH_SECONDS`
     (``device``: ``"cpu"``, ``"cuda"`` or a ``torch.device``; ``mps`` counts as ``cpu``). An
     unknown combination raises ``KeyError`` naming the known ones."""
-    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    kind = _device_kind(device)
     key = (backbone, protocol, kind)
     if key not in EPOCH_SECONDS:
         known = ", ".join(f"{b}/{p}/{d}" for b, p, d in EPOCH_SECONDS)
@@ -155,7 +159,7 @@ def training_plan(n_models: int, epochs: int, *, backbone: str = "small",
         raise ValueError(f"n_models and epochs must be >= 0; got {n_models}, {epochs}.")
     seconds, source = epoch_seconds(backbone, protocol, device)
     total = n_models * epochs * seconds / 60
-    kind = "cuda" if str(device).startswith("cuda") else "cpu"
     return (f"This cell trains {n_models} model{'s' if n_models != 1 else ''} of {epochs} "
-            f"epoch{'s' if epochs != 1 else ''} ({backbone} backbone, {protocol}): about {total:.0f} min on {kind} "
-            f"({source}, {seconds:g} s an epoch); a model already trained loads in seconds.")
+            f"epoch{'s' if epochs != 1 else ''} ({backbone} backbone, {protocol}): about "
+            f"{total:.0f} min on {_device_kind(device)} ({source}, {seconds:g} s an epoch); "
+            "a model already trained loads in seconds.")
