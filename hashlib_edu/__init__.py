@@ -27,7 +27,8 @@ Shared core
 Methods (``hashlib_edu.methods``; each imports only the core)
     ``baselines`` (LSH, PCA-ITQ, CCA-ITQ, KSH), ``cnnbh``, ``dsh``, ``dpah``, ``orthohash``.
 On top
-    ``exercises``  checkers for the notebooks' exercises, with mistake-specific hints;
+    ``exercises``  checkers for the notebooks' exercises, with mistake-specific hints (one
+                   module per notebook over the shared ``checking`` helpers);
     ``explorer``   the interactive retrieval explorer of notebook 07;
     ``report``     reads results, writes the README tables and comparison figures;
     ``reproduce``  the command line that trains and evaluates every method (one registry);
@@ -62,6 +63,7 @@ from .metrics import (  # noqa: E402
     precision_within_radius,
 )
 from .profiles import training_plan, use_profile  # noqa: E402
+from .release import use_training  # noqa: E402
 from .results import (  # noqa: E402
     codes_path,
     evaluate_codes,
@@ -71,11 +73,13 @@ from .results import (  # noqa: E402
     save_results,
 )
 from .training import (  # noqa: E402
+    BatchLoader,
     Recipe,
     backbone_features,
     choose_backbone,
     embed,
     encode,
+    fit,
     seed_everything,
     select_device,
     train_with_code_layer,
@@ -86,8 +90,8 @@ __all__ = [
     "bernoulli_targets", "concatenate_codes", "hadamard_targets", "min_hamming_distance", "sign", "CIFAR10_CLASSES", "load_protocol", "validation_protocol", "validation_split",
     "HammingIndex", "retrieve", "euclidean_precision_at_n", "hamming_distance",
     "mean_average_precision", "precision_at_n_curve", "precision_recall_curve",
-    "precision_within_radius", "training_plan", "use_profile", "codes_path", "evaluate_codes", "load_codes",
-    "load_results", "save_model_results", "save_results", "Recipe", "backbone_features",
+    "precision_within_radius", "training_plan", "use_profile", "use_training", "codes_path", "evaluate_codes", "load_codes",
+    "load_results", "save_model_results", "save_results", "BatchLoader", "Recipe", "fit", "backbone_features",
     "choose_backbone", "embed", "encode", "seed_everything", "select_device",
     "train_with_code_layer",
 ]

@@ -60,6 +60,7 @@ __all__ = [
     "pack",
     "read_manifest",
     "fetch",
+    "use_training",
     "main",
 ]
 
@@ -102,6 +103,17 @@ def default_models_url() -> str:
 def training_forced() -> bool:
     """``$HASHLIB_EDU_TRAIN`` is ``1`` / ``true`` / ``yes`` / ``on``: train, never download."""
     return os.environ.get(TRAIN_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def use_training(train: bool) -> bool:
+    """A notebook's ``TRAIN`` parameter: ``True`` sets ``$HASHLIB_EDU_TRAIN`` for this process,
+    so every model trains here and nothing is downloaded (a local finished checkpoint still
+    loads); ``False`` leaves the environment as it is. Returns :func:`training_forced`."""
+    if not isinstance(train, bool):
+        raise TypeError(f"TRAIN must be True or False, got {train!r}.")
+    if train:
+        os.environ[TRAIN_ENV] = "1"
+    return training_forced()
 
 
 def models_url(profile: str | None = None) -> str | None:

@@ -12,20 +12,29 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hashlib_edu.codes import bernoulli_targets
 from hashlib_edu.exercises import (
     check_dpah_bound,
     check_dsh_loss,
+    check_dsh_regularizer,
+    check_itq_rotation_step,
     check_knob_model,
+    check_lsh_codes,
+    check_maxhd_targets,
     check_orthohash_loss,
     check_relaxed_hamming_distance,
+    check_training_step,
 )
+from hashlib_edu.losses import dsh_regularizer
 from hashlib_edu.methods.cnnbh import CNNBHNet
 from hashlib_edu.methods.dpah import dpah_inter_bound, dpah_inter_hinge, relaxed_hamming_distance
 from hashlib_edu.methods.dsh import dsh_loss
+from hashlib_edu.methods.orthohash import maxhd_targets
 
 SOLUTIONS_PATH = Path(__file__).resolve().parents[1] / "solutions" / "exercise_solutions.py"
 SOLUTION_NAMES = ["dsh_loss", "knob_model", "dpah_bound", "relaxed_hamming_distance",
-                  "orthohash_loss"]
+                  "orthohash_loss", "itq_rotation_step", "training_step", "dsh_regularizer",
+                  "maxhd_targets", "lsh_codes"]
 
 
 def load_solutions():
@@ -123,6 +132,11 @@ def test_solutions_file_imports():
     (check_dpah_bound, "dpah_bound"),
     (check_relaxed_hamming_distance, "relaxed_hamming_distance"),
     (check_orthohash_loss, "orthohash_loss"),
+    (check_itq_rotation_step, "itq_rotation_step"),
+    (check_training_step, "training_step"),
+    (check_dsh_regularizer, "dsh_regularizer"),
+    (check_maxhd_targets, "maxhd_targets"),
+    (check_lsh_codes, "lsh_codes"),
 ])
 def test_each_solution_passes_its_checker(solutions, capsys, checker, name):
     assert checker(getattr(solutions, name)) is True
@@ -165,6 +179,13 @@ NOT_IMPLEMENTED = {
     check_relaxed_hamming_distance:
         "the relaxed Hamming distance (K - b @ theta.T) / 2, shape (n, C)",
     check_orthohash_loss: "the OrthoHash loss (the mean cross-entropy of the margin logits)",
+    check_itq_rotation_step:
+        "the ITQ rotation step R = U Z^T from the SVD V^T B = U S Z^T, shape (c, c)",
+    check_training_step: "one training step (zero_grad, forward, loss, backward, step)",
+    check_dsh_regularizer:
+        "the DSH regularizer || |b_i| - 1 ||_1, one value per item, shape (n,)",
+    check_maxhd_targets: "the MaxHD targets of Algorithm 3, a (C, K) tensor of +-1",
+    check_lsh_codes: "the LSH codes sign((x - mean) @ projections) in {-1, +1}, shape (n, k)",
 }
 
 
@@ -293,3 +314,226 @@ def test_check_orthohash_loss(solutions, capsys):
 
     assert not check_orthohash_loss(dot_products)
     assert "those are dot products v . t, not cosines" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- ITQ rotation step
+
+
+def _procrustes_factors(V, B):
+    u, _s, zt = torch.linalg.svd(V.T @ B)
+    return u, zt
+
+
+def test_check_itq_rotation_step(capsys):
+    def torch_version(V, B):
+        u, zt = _procrustes_factors(V, B)
+        return u @ zt
+
+    assert check_itq_rotation_step(torch_version)
+    assert "Well done" in capsys.readouterr().out
+
+    def polar_version(V, B):  # the same R from the polar decomposition M (M^T M)^(-1/2)
+        m = V.T @ B
+        evals, evecs = torch.linalg.eigh(m.T @ m)
+        return m @ evecs @ torch.diag(evals.rsqrt()) @ evecs.T
+
+    assert check_itq_rotation_step(polar_version)
+    assert "Well done" in capsys.readouterr().out
+
+
+def test_check_itq_rotation_step_hints(capsys):
+    def transposed(V, B):
+        u, zt = _procrustes_factors(V, B)
+        return zt.T @ u.T
+
+    def svd_of_bt_v(V, B):
+        u, _s, zt = torch.linalg.svd(B.T @ V)
+        return u @ zt
+
+    for wrong in (transposed, svd_of_bt_v):  # B^T V = Z S U^T: both give R^T
+        assert check_itq_rotation_step(wrong) is False
+        assert "that is R^T = Z U^T" in capsys.readouterr().out, wrong.__name__
+
+    def u_alone(V, B):
+        return _procrustes_factors(V, B)[0]
+
+    assert check_itq_rotation_step(u_alone) is False
+    assert "that is U alone" in capsys.readouterr().out
+
+    def z_alone(V, B):
+        return _procrustes_factors(V, B)[1].T
+
+    assert check_itq_rotation_step(z_alone) is False
+    assert "that is Z (or Z^T) alone" in capsys.readouterr().out
+
+    def double_transpose(V, B):
+        u, zt = _procrustes_factors(V, B)
+        return u @ zt.T
+
+    assert check_itq_rotation_step(double_transpose) is False
+    assert "already returns Z^T" in capsys.readouterr().out
+
+    def least_squares(V, B):
+        return torch.linalg.lstsq(V, B).solution
+
+    assert check_itq_rotation_step(least_squares) is False
+    assert "unconstrained least-squares solution" in capsys.readouterr().out
+
+    def scaled(V, B):
+        u, zt = _procrustes_factors(V, B)
+        return 2.0 * u @ zt
+
+    assert check_itq_rotation_step(scaled) is False
+    assert "your R is not orthogonal" in capsys.readouterr().out
+
+    def rotated_data(V, B):
+        u, zt = _procrustes_factors(V, B)
+        return V @ u @ zt
+
+    assert check_itq_rotation_step(rotated_data) is False
+    assert "that is the (n, c) rotated data V @ R" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- training step
+
+
+def test_check_training_step_ignores_the_return_value(capsys):
+    def no_return(model, images, labels, optimizer, loss_fn):
+        loss = loss_fn(model(images), labels)
+        optimizer.zero_grad()  # before backward is all that matters
+        loss.backward()
+        optimizer.step()
+
+    assert check_training_step(no_return) is True
+    assert "All 2 cases match" in capsys.readouterr().out
+
+
+def test_check_training_step_hints(capsys):
+    def no_zero_grad(model, images, labels, optimizer, loss_fn):
+        loss_fn(model(images), labels).backward()
+        optimizer.step()
+
+    assert check_training_step(no_zero_grad) is False
+    out = capsys.readouterr().out
+    assert "step 2 of 2" in out and "optimizer.zero_grad() seems to be missing" in out
+
+    def no_step(model, images, labels, optimizer, loss_fn):
+        optimizer.zero_grad()
+        loss_fn(model(images), labels).backward()
+
+    assert check_training_step(no_step) is False
+    assert "optimizer.step() seems to be missing" in capsys.readouterr().out
+
+    def step_before_backward(model, images, labels, optimizer, loss_fn):
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), labels)
+        optimizer.step()
+        loss.backward()
+
+    assert check_training_step(step_before_backward) is False
+    assert "step() seems to come before loss.backward()" in capsys.readouterr().out
+
+    def summed_loss(model, images, labels, optimizer, loss_fn):
+        optimizer.zero_grad()
+        F.cross_entropy(model(images), labels, reduction="sum").backward()
+        optimizer.step()
+
+    assert check_training_step(summed_loss) is False
+    assert "that is a summed loss" in capsys.readouterr().out
+
+    def own_optimizer(model, images, labels, optimizer, loss_fn):
+        mine = torch.optim.SGD(model.parameters(), lr=0.1)
+        mine.zero_grad()
+        loss_fn(model(images), labels).backward()
+        mine.step()
+
+    assert check_training_step(own_optimizer) is False
+    assert "the optimizer you were given was never stepped" in capsys.readouterr().out
+
+    def crashes(model, images, labels, optimizer, loss_fn):
+        loss_fn(model(images[0]), labels).backward()  # (3, 8, 8) flattens to (3, 64)
+
+    assert check_training_step(crashes) is False
+    assert "step 1 of 2: your function raised" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- DSH regularizer
+
+
+def test_check_dsh_regularizer(capsys):
+    assert check_dsh_regularizer(dsh_regularizer)
+    assert "Well done" in capsys.readouterr().out
+
+    mistakes = [
+        (lambda b: ((b.abs() - 1) ** 2).sum(1), "the squared L2 version"),
+        (lambda b: (b - 1).abs().sum(1), "the inner abs is missing"),
+        (lambda b: (b.abs() - 1).abs().mean(1), "that is the mean over the bits"),
+        (lambda b: (b.abs() - 1).sum(1), "the outer abs is missing"),
+        (lambda b: (b.abs() - 1).abs().sum(1).mean(), "that is the batch mean"),
+        (lambda b: (b.abs() - 1).abs(), "sum them over the bits (dim=1)"),
+    ]
+    for wrong, hint in mistakes:
+        assert check_dsh_regularizer(wrong) is False
+        assert hint in capsys.readouterr().out, hint
+
+
+# --------------------------------------------------------------------------- MaxHD targets
+
+
+def test_check_maxhd_targets_accepts_the_package(capsys):
+    assert check_maxhd_targets(maxhd_targets) is True
+    assert "All 3 cases match" in capsys.readouterr().out
+
+
+def test_check_maxhd_targets_hints(solutions, capsys):
+    def bernoulli(n_classes, n_bits, seed):
+        return bernoulli_targets(n_classes, n_bits, seed=seed)
+
+    assert check_maxhd_targets(bernoulli) is False
+    out = capsys.readouterr().out
+    assert "minimum Hamming distance is" in out and "no better than Bernoulli" in out
+
+    def zero_one(n_classes, n_bits, seed):
+        return (solutions.maxhd_targets(n_classes, n_bits, seed) + 1) / 2
+
+    assert check_maxhd_targets(zero_one) is False
+    assert "those are {0, 1} bits" in capsys.readouterr().out
+
+    def repeated(n_classes, n_bits, seed):
+        targets = solutions.maxhd_targets(n_classes, n_bits, seed)
+        targets[1] = targets[0]
+        return targets
+
+    assert check_maxhd_targets(repeated) is False
+    assert "classes 0 and 1 have the same target" in capsys.readouterr().out
+
+    def transposed(n_classes, n_bits, seed):
+        return solutions.maxhd_targets(n_classes, n_bits, seed).T
+
+    assert check_maxhd_targets(transposed) is False
+    assert "the (K, C) transpose" in capsys.readouterr().out
+
+    def impatient(n_classes, n_bits, seed):  # currdist lowered after 10 rejections, not 10,000
+        return solutions.maxhd_targets(n_classes, n_bits, seed, max_tries=10)
+
+    assert check_maxhd_targets(impatient) is False
+    assert "currdist seems to drop too early" in capsys.readouterr().out
+
+
+def test_check_lsh_codes_hints(capsys):
+    def codes(v):
+        return torch.where(v >= 0, 1.0, -1.0)
+
+    wrong = {
+        "torch.sign(0) = 0": lambda x, m, w: torch.sign((x - m) @ w),
+        "not centered": lambda x, m, w: codes(x @ w),
+        "{0, 1} bits": lambda x, m, w: ((x - m) @ w >= 0).double(),
+        "mean of x itself": lambda x, m, w: codes((x - x.mean(dim=0)) @ w),
+        "signs are flipped": lambda x, m, w: -codes((x - m) @ w),
+        "transpose": lambda x, m, w: codes(w.T @ (x - m).T),
+    }
+    for hint, student in wrong.items():
+        assert check_lsh_codes(student) is False, hint
+        assert hint in capsys.readouterr().out, hint
+    assert check_lsh_codes(lambda x, m, w: codes((x - m) @ w).numpy()) is True  # arrays too
+

@@ -163,7 +163,7 @@ def test_a_name_missing_from_the_manifest_trains(data, tmp_path, monkeypatch):
     assert "optimizer" in state and state["epochs"] == 1
 
 
-@pytest.mark.parametrize("how", ["env", "download=False"])
+@pytest.mark.parametrize("how", ["env", "download=False", "use_training"])
 def test_training_can_be_forced_even_when_the_model_is_published(data, tmp_path, monkeypatch,
                                                                  capsys, how):
     train(data, epochs=1)
@@ -172,10 +172,21 @@ def test_training_can_be_forced_even_when_the_model_is_published(data, tmp_path,
     if how == "env":
         monkeypatch.setenv(TRAIN_ENV, "1")
         train(data, epochs=1)
+    elif how == "use_training":  # a notebook's TRAIN = True
+        monkeypatch.setenv(TRAIN_ENV, "")  # restored after the test
+        assert hashlib_edu.use_training(True) is True
+        train(data, epochs=1)
     else:
         train(data, epochs=1, download=False)
     assert "Downloaded" not in capsys.readouterr().out
     assert "optimizer" in torch.load(checkpoint(), weights_only=False)  # trained here
+
+
+def test_use_training_false_leaves_downloads_on_and_rejects_non_booleans(monkeypatch):
+    monkeypatch.setenv(TRAIN_ENV, "")
+    assert release.use_training(False) is False and release.models_url("quick") is not None
+    with pytest.raises(TypeError, match="TRAIN must be True or False"):
+        release.use_training("yes")
 
 
 def test_fit_refuses_a_bundle_of_another_length(data, tmp_path, monkeypatch):
