@@ -27,6 +27,7 @@ __all__ = [
     "figure_path",
     "EPOCH_SECONDS",
     "epoch_seconds",
+    "time_budget_table",
     "training_plan",
 ]
 
@@ -134,6 +135,16 @@ EPOCH_SECONDS: dict[tuple[str, str, str], tuple[float, str]] = {
 def _device_kind(device) -> str:
     """``"cuda"`` for a CUDA device (``"cuda"``, ``"cuda:0"``, a ``torch.device``), else ``"cpu"``."""
     return "cuda" if str(device).startswith("cuda") else "cpu"
+
+
+def time_budget_table() -> str:
+    """:data:`EPOCH_SECONDS` as the Markdown table of the README's "Time budget" (written there by
+    ``python -m hashlib_edu.report``; a test checks that the README shows this table)."""
+    lines = ["| backbone | protocol | device | seconds per epoch | source |",
+             "|---|---|---|---:|---|"]
+    lines += [f"| `{backbone}` | `{protocol}` | {device} | {seconds:g} | {source} |"
+              for (backbone, protocol, device), (seconds, source) in EPOCH_SECONDS.items()]
+    return "\n".join(lines)
 
 
 def epoch_seconds(backbone: str = "small", protocol: str = "cifar10-1k",

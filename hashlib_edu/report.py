@@ -27,7 +27,7 @@ import numpy as np
 
 from .analysis import intra_inter_distances, separability
 from .metrics import precision_at_n_curve, precision_recall_curve
-from .profiles import project_root, results_dir
+from .profiles import project_root, results_dir, time_budget_table
 from .results import REGIMES, codes_path, load_codes, load_results, refresh
 
 __all__ = ["results_table", "update_readme", "COMPARISON_METHODS", "COMPARISON_BITS",
@@ -36,6 +36,8 @@ __all__ = ["results_table", "update_readme", "COMPARISON_METHODS", "COMPARISON_B
            "comparison_time_vs_map", "comparison_figures"]
 
 BEGIN, END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
+#: Markers of the README's "Time budget" table (:func:`hashlib_edu.profiles.time_budget_table`).
+BUDGET_BEGIN, BUDGET_END = "<!-- time-budget:begin -->", "<!-- time-budget:end -->"
 #: Headline methods shown in the README, in course order (ablations stay in the notebooks).
 #: The rows of the README tables, in order: every baseline notebook 02 headlines (four hash
 #: functions on pixels, GIST-like and CNN features), then ``reproduce``'s baselines and the deep
@@ -190,8 +192,8 @@ def runs_table(protocol: str = "cifar10-1k", bits: int = 48, profile: str | None
 def update_readme(readme: Path | None = None, protocol: str = "cifar10-1k",
                   also: tuple[str, ...] = ("cifar10-dsh",)) -> bool:
     """Replace the text between the results markers in README.md with the table of
-    ``protocol``, followed by those of the ``also`` protocols that have results; True if it
-    changed."""
+    ``protocol``, followed by those of the ``also`` protocols that have results, and the
+    "Time budget" table between its markers (when present); True if it changed."""
     path = readme or project_root() / "README.md"
     text = path.read_text()
     if BEGIN not in text or END not in text:
@@ -207,6 +209,9 @@ def update_readme(readme: Path | None = None, protocol: str = "cifar10-1k",
                for p in (protocol, *also)
                for prof, regime, backbone in regime_folders(p, root)]
     new = f"{head}{BEGIN}\n" + "\n\n".join(t for t in tables if t) + f"\n{END}{tail}"
+    if BUDGET_BEGIN in new and BUDGET_END in new:
+        before, rest = new.split(BUDGET_BEGIN, 1)
+        new = f"{before}{BUDGET_BEGIN}\n{time_budget_table()}\n{BUDGET_END}{rest.split(BUDGET_END, 1)[1]}"
     path.write_text(new)
     return new != text
 

@@ -103,3 +103,14 @@ def test_training_plan_multiplies_the_table_and_labels_its_source():
         profiles.epoch_seconds("vgg", "cifar10-1k", "cpu")
     with pytest.raises(ValueError):
         profiles.training_plan(-1, 10)
+
+
+def test_the_readme_shows_the_time_budget_table():
+    from hashlib_edu.profiles import EPOCH_SECONDS, project_root, time_budget_table
+
+    table = time_budget_table()
+    assert table.count("\n") == len(EPOCH_SECONDS) + 1  # header, rule, one row per entry
+    assert "| `small` | `cifar10-1k` | cpu | 3.9 | measured |" in table
+    readme = (project_root() / "README.md").read_text()
+    shown = readme.split("<!-- time-budget:begin -->\n", 1)[1].split("\n<!-- time-budget:end -->")[0]
+    assert shown == table, "README's time budget is stale: run python -m hashlib_edu.report"
