@@ -41,7 +41,9 @@ if "google.colab" in sys.modules:
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 BITS = [12, 24, 32, 48]
 EPOCHS = None  # None: the profile's default (smoke 1, quick 60, paper 900)
+SWEEP_EPOCHS = None  # the recipe and dropout sweeps on the validation split (smoke 1, quick 15)
 SEED = 0
+TRAIN = False  # True: train every model here; False: load the course's trained models if published
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -53,19 +55,25 @@ import torch
 from torch import nn
 
 from hashlib_edu import (
+    BatchLoader,
     Recipe,
     count_parameters,
     embed,
     encode,
     euclidean_precision_at_n,
+    fit,
     load_protocol,
     precision_at_n_curve,
     precision_recall_curve,
     save_model_results,
     seed_everything,
     select_device,
+    training_plan,
     use_profile,
+    use_training,
+    validation_protocol,
 )
+from hashlib_edu.exercises import check_knob_model, check_training_step
 from hashlib_edu.methods.baselines import LSH
 from hashlib_edu.methods.cnnbh import (
     CNNBH_DROPOUT,
@@ -85,9 +93,13 @@ from hashlib_edu.plots import (
 
 PROFILE = use_profile(PROFILE)
 EPOCHS = EPOCHS or CNNBH_EPOCHS[PROFILE]
+SWEEP_EPOCHS = SWEEP_EPOCHS or {"smoke": 1, "quick": 15, "paper": 450}[PROFILE]
 DEVICE = select_device()
+use_training(TRAIN)
 data = load_protocol("cifar10-1k", PROFILE, seed=SEED)
-print(f"profile {PROFILE}, {EPOCHS} epochs, device {DEVICE}; split sizes {data.sizes()}")
+val_data = validation_protocol(data, seed=SEED)  # settings are chosen here, never on the queries
+print(f"profile {PROFILE}, {EPOCHS} epochs ({SWEEP_EPOCHS} for the sweeps on the validation "
+      f"split), device {DEVICE}; split sizes {data.sizes()}, validation {val_data.sizes()}")
 print(f"data source: {data.dataset.source}")
 
 # %% [markdown]
@@ -148,8 +160,50 @@ codes = knob_codes(demo, x)  # retrieval: the signs of the knob
 print("loss:", tuple(loss.shape), "codes:", tuple(codes.shape), "values:", codes.unique().tolist())
 
 # %% [markdown]
-# `hashlib_edu.methods.cnnbh.train_cnnbh` runs exactly this with the usual loop
-# (`loss.backward(); optimizer.step()`) over augmented mini-batches.
+# **The training loop.** Training is the usual loop over mini-batches: forward, loss, backward,
+# step. Here it is written out for one epoch on 512 training images, next to the package's
+# `fit`, which `train_cnnbh` calls (it adds checkpoints, timing, a progress bar and mixed
+# precision on a GPU). Started from the same weights and the same random state, the two end
+# with the same weights: `fit` is this loop and nothing more.
+
+# %%
+def plain_epoch(model: nn.Module, loader, loss_fn, optimizer, scheduler) -> None:
+    """One epoch of the textbook training loop."""
+    model.train()
+    for x, y in loader:
+        loss = loss_fn(model(x), y)  # forward and loss
+        optimizer.zero_grad()
+        loss.backward()  # gradients
+        optimizer.step()  # update
+        scheduler.step()  # one-cycle learning rate: one step per batch
+
+
+def demo_setup():
+    """The same model, batches, optimizer and schedule every call."""
+    seed_everything(SEED)
+    net = CNNBHNet(12)
+    loader = BatchLoader(data.images("train")[:512], data.part_labels("train")[:512],
+                         batch_size=128, shuffle=True, augment=True, seed=SEED)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=len(loader))
+    return net, loader, opt, sched
+
+
+ce = nn.CrossEntropyLoss(label_smoothing=0.1)
+by_hand, loader, opt, sched = demo_setup()
+loader.set_epoch(0)
+torch.manual_seed(SEED)
+plain_epoch(by_hand, loader, ce, opt, sched)
+by_fit, loader, opt, sched = demo_setup()
+torch.manual_seed(SEED)
+fit(by_fit, ce, loader, 1, opt, sched, device="cpu", progress=False)
+same = all(torch.allclose(a, b, atol=1e-6)
+           for a, b in zip(by_hand.state_dict().values(), by_fit.state_dict().values(),
+                           strict=True))
+print(f"after one epoch ({len(loader)} batches): the plain loop and fit give the same weights: "
+      f"{same}")
+
+# %% [markdown]
 #
 # **What we changed from the paper, and why.** The paper trains 900 epochs with SGD at a step
 # schedule (cuda-convnet2, no augmentation). A CPU cannot afford that, so the `quick` profile
@@ -162,10 +216,44 @@ print("loss:", tuple(loss.shape), "codes:", tuple(codes.shape), "values:", codes
 # knob dropout. Further below we also train the paper's plain recipe for the same number of
 # epochs.
 #
-# **A caveat on how the recipe was chosen.** We compared four recipes by the 48-bit mAP on this
-# protocol's queries (an AdamW recipe for 50 epochs was the weakest) and kept the best.
-# Choosing on the test queries is a mild form of tuning on the test set; exercise 6 asks you to
-# redo the choice on a validation split.
+# **How the recipe is chosen: on a validation split.** Choosing a recipe by the mAP of the
+# protocol's test queries would tune on the test set and flatter the number we report. So the
+# cell below compares four recipes on a **validation split**: `validation_protocol(data)`
+# holds out 10% of the 5,000 training images (class balanced) as validation queries, and each
+# candidate trains on the other 4,500, which are also the database it searches. The candidates
+# are our recipe, the same without label smoothing, an AdamW one-cycle variant, and the paper's
+# plain recipe, at 48 bits for `SWEEP_EPOCHS` epochs (a shorter budget than the headline's,
+# so compare them with each other only). The protocol's 1,000 queries are never used to choose.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from dataclasses import replace
+
+modern = cnnbh_recipe(SWEEP_EPOCHS)
+CANDIDATES = {  # results name: (description, recipe)
+    "cnnbh_recipe_ours": ("ours: SGD one-cycle, label smoothing 0.1", modern),
+    "cnnbh_recipe_nols": ("ours without label smoothing",
+                          replace(modern, extra={**modern.extra, "label_smoothing": 0.0})),
+    "cnnbh_recipe_adamw": ("AdamW one-cycle (lr 3e-3)",
+                           replace(modern, optimizer="adamw", lr=3e-3, weight_decay=5e-4)),
+    "cnnbh_recipe_plain": ("the paper's plain recipe", cnnbh_plain_recipe(SWEEP_EPOCHS)),
+}
+# Measured here (quick, 2 CPU cores): the 4 candidates took 3.6 min of training.
+print(training_plan(len(CANDIDATES), SWEEP_EPOCHS, device=DEVICE),
+      f"({len(val_data.train_idx):,} training images each)")
+recipe_rows = []
+for name, (description, candidate) in CANDIDATES.items():
+    m, h = train_cnnbh(val_data, 48, candidate, seed=SEED, device=DEVICE)
+    r = save_model_results(m, name, 48, val_data, h, recipe=candidate, seed=SEED,
+                           candidate=description)
+    recipe_rows.append({"recipe": description, "validation mAP": r["map_tie_aware"],
+                        "train min": r["train_seconds"] / 60})
+recipes = pd.DataFrame(recipe_rows).set_index("recipe")
+best_recipe = recipes["validation mAP"].idxmax()
+print(f"48 bits, {SWEEP_EPOCHS} epochs, validation split: best recipe {best_recipe!r} "
+      f"({recipes.loc[best_recipe, 'validation mAP']:.3f}); the headline uses "
+      f"{CANDIDATES['cnnbh_recipe_ours'][0]!r} ({recipes.iloc[0]['validation mAP']:.3f}).")
+recipes.round(3)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -182,44 +270,56 @@ def evaluate(model, method: str, bits: int, history, recipe: Recipe = recipe,
 
 
 # %% [markdown]
+# On the validation split the AdamW variant is 0.0097 ahead of our recipe (0.463 vs 0.453).
+# That is within the 0.01 the course counts as a tie for one seed and a short schedule
+# (notebook 06 uses the same rule), so the validation split gives no reason to switch, and
+# the headline keeps our SGD recipe. Label smoothing adds 0.007. The paper's plain recipe is
+# far behind after 15 epochs (0.215): without BatchNorm, augmentation and the one-cycle schedule it learns much more
+# slowly.
+#
 # ## Table 1: mAP of Hamming ranking at 12–48 bits
 #
 # One model per code length (a finished checkpoint in `checkpoints/` is loaded instead of
-# training again; `train min` is the time training actually took).
+# training again; `train min` is the time training actually took). Our headline is the
+# **tie-aware** mAP (notebook 01: the database is sorted by class, so ranking equal distances
+# in database order would bias it); the paper does not say how it ranks ties.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 models, results = {}, {}
+# Measured here (quick, 2 CPU cores): 12, 24 and 32 bits took 5.1, 4.0 and 4.5 min of training;
+# the 48-bit model (4.3 min) was already trained by notebook 02. This notebook ran in 28 min.
+print(training_plan(len(BITS), EPOCHS, device=DEVICE))
 for bits in BITS:
     models[bits], history = train_cnnbh(data, bits, recipe, seed=SEED, device=DEVICE)
     results[bits] = evaluate(models[bits], "cnnbh", bits, history,
                              paper_map=PAPER_MAP.get(bits))
 table1 = pd.DataFrame([{"bits": b, "dropout p": models[b].dropout_p,
-                        "mAP (ours)": r["map"], "mAP (paper)": r["paper_map"],
-                        "tie-aware mAP": r["map_tie_aware"], "P@H≤2": r["p_at_h2"],
+                        "tie-aware mAP (ours)": r["map_tie_aware"], "mAP (paper)": r["paper_map"],
+                        "mAP, ties in database order": r["map"], "P@H≤2": r["p_at_h2"],
                         "train min": r["train_seconds"] / 60} for b, r in results.items()])
 table1.set_index("bits").round(3)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-above = [b for b in BITS if b in PAPER_MAP and results[b]["map"] > PAPER_MAP[b]]
-below = [b for b in BITS if b in PAPER_MAP and results[b]["map"] <= PAPER_MAP[b]]
-print(f"our mAP is above the paper's at {above or 'no'} bits, at or below it at {below or 'no'} bits")
-for b in below:
-    print(f"  {b} bits: ours {results[b]['map']:.3f}, paper {PAPER_MAP[b]:.3f} "
-          f"(short by {PAPER_MAP[b] - results[b]['map']:.3f})")
+ours = {b: results[b]["map_tie_aware"] for b in BITS}
+above = [b for b in BITS if b in PAPER_MAP and ours[b] > PAPER_MAP[b]]
+below = [b for b in BITS if b in PAPER_MAP and ours[b] <= PAPER_MAP[b]]
+print(f"our tie-aware mAP is above the paper's at {above or 'no'} bits, at or below it at "
+      f"{below or 'no'} bits")
+for b in BITS:
+    if b in PAPER_MAP:
+        print(f"  {b} bits: ours {ours[b]:.3f}, paper {PAPER_MAP[b]:.3f} "
+              f"({ours[b] - PAPER_MAP[b]:+.3f})")
 
 # %% [markdown]
-# **Level with the paper or above it, and why.** In the run shown our mAP is above the paper's
-# at all four code lengths: clearly at 12 and 24 bits (0.553 vs 0.532, 0.610 vs 0.564), by a
-# hair at 32 and 48 bits (0.616 vs 0.610, 0.618 vs 0.617), where the two are level within
+# **Above the paper at short codes, level at 48 bits.** In the run shown our tie-aware mAP is
+# above the paper's at 12, 24 and 32 bits (0.552 vs 0.532, 0.609 vs 0.564, 0.616 vs 0.610)
+# and 0.009 below it at 48 bits (0.608 vs 0.617). At 32 and 48 bits the two are level within
 # run-to-run noise (notebook 07 measures it over seeds). We get there with 60 CPU epochs
-# instead of the paper's 900, on a JPEG copy of CIFAR-10: the credit goes to the recipe, not to a
-# different method — the paper's plain recipe at our budget (next section) stays far below.
-# Keep in mind that the recipe was chosen on the test queries (see above), which flatters our
-# numbers a little. While tuning the recipe we also saw that the paper's dropout of 0.5 after
-# every pooling layer, combined with augmentation, underfits badly in a short schedule (we use
-# none there). Exercise 5 lets you run the paper's number of epochs on a GPU with the `paper`
+# instead of the paper's 900, on a JPEG copy of CIFAR-10. The credit goes to the recipe, not
+# to a different method: the paper's plain recipe at our budget (next section) stays far
+# below. Exercise 6 lets you run the paper's number of epochs on a GPU with the `paper`
 # profile.
 
 # %% [markdown]
@@ -233,44 +333,56 @@ for b in below:
 # NBVAL_IGNORE_OUTPUT
 PLAIN_BITS = BITS[-1]
 plain_recipe = cnnbh_plain_recipe(EPOCHS)
+# Measured here (quick): 2.7 min of training.
+print(training_plan(1, EPOCHS, device=DEVICE))
 plain_model, plain_history = train_cnnbh(data, PLAIN_BITS, plain_recipe, seed=SEED, device=DEVICE)
 plain = evaluate(plain_model, "cnnbh_plain", PLAIN_BITS, plain_history,
                  recipe=plain_recipe, paper_map=PAPER_MAP.get(PLAIN_BITS))
 pd.DataFrame([
-    {"recipe": "modern (ours)", "bits": PLAIN_BITS, "mAP": results[PLAIN_BITS]["map"],
+    {"recipe": "modern (ours)", "bits": PLAIN_BITS,
+     "tie-aware mAP": results[PLAIN_BITS]["map_tie_aware"],
      "train min": results[PLAIN_BITS]["train_seconds"] / 60},
-    {"recipe": "paper's plain recipe, our epochs", "bits": PLAIN_BITS, "mAP": plain["map"],
-     "train min": plain["train_seconds"] / 60},
-    {"recipe": "paper's plain recipe, 900 epochs (paper)", "bits": PLAIN_BITS,
-     "mAP": PAPER_MAP.get(PLAIN_BITS), "train min": None},
+    {"recipe": "paper's plain recipe, our epochs", "bits": PLAIN_BITS,
+     "tie-aware mAP": plain["map_tie_aware"], "train min": plain["train_seconds"] / 60},
+    {"recipe": "paper's plain recipe, 900 epochs (paper number)", "bits": PLAIN_BITS,
+     "tie-aware mAP": PAPER_MAP.get(PLAIN_BITS), "train min": None},
 ]).round(3)
 
 # %% [markdown]
 # ## Table 2: final dropout vs code length
 #
 # The paper lowered the knob dropout for short codes because $p = 0.5$ "enlarged the error
-# rate" below about 20 bits. We train $k \in \{8, 12\}$ with $p = 0$ and $p = 0.5$ on half the
-# epoch budget (so these four models are comparable with each other, not with Table 1).
+# rate" below about 20 bits. Dropout by code length is a setting, so we choose it the way the
+# recipe was chosen: on the validation split. We train $k \in \{8, 12\}$ with $p = 0$ and
+# $p = 0.5$ for `SWEEP_EPOCHS` epochs (so these four models are comparable with each other,
+# not with Table 1).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-half_recipe = cnnbh_recipe(max(1, EPOCHS // 2))
+sweep_recipe = cnnbh_recipe(SWEEP_EPOCHS)
+# Measured here (quick): the 4 models took 3.6 min of training.
+print(training_plan(4, SWEEP_EPOCHS, device=DEVICE))
 rows = []
 for bits in (8, 12):
     for p in (0.0, 0.5):
-        m, h = train_cnnbh(data, bits, half_recipe, dropout=p, seed=SEED, device=DEVICE)
-        r = evaluate(m, f"cnnbh_p{p:g}", bits, h, recipe=half_recipe)
+        m, h = train_cnnbh(val_data, bits, sweep_recipe, dropout=p, seed=SEED, device=DEVICE)
+        r = save_model_results(m, f"cnnbh_p{p:g}", bits, val_data, h, recipe=sweep_recipe,
+                               seed=SEED)
         rows.append({"bits": bits, "dropout p": p, "paper's choice": CNNBH_DROPOUT[bits] == p,
-                     "mAP": r["map"], "P@H≤2": r["p_at_h2"], "train min": r["train_seconds"] / 60})
+                     "validation mAP": r["map_tie_aware"], "P@H≤2": r["p_at_h2"],
+                     "train min": r["train_seconds"] / 60})
 pd.DataFrame(rows).round(3)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-t2 = pd.DataFrame(rows).set_index(["bits", "dropout p"])["mAP"]
+t2 = pd.DataFrame(rows).set_index(["bits", "dropout p"])["validation mAP"]
 for bits in (8, 12):
-    better = "p = 0" if t2[bits, 0.0] > t2[bits, 0.5] else "p = 0.5"
-    print(f"{bits} bits: mAP {t2[bits, 0.0]:.3f} with p = 0, {t2[bits, 0.5]:.3f} with p = 0.5 "
-          f"-> {better} is better here")
+    gap = t2[bits, 0.0] - t2[bits, 0.5]
+    better = ("a tie (within 0.01)" if abs(gap) <= 0.01 else
+              "p = 0 is better here" if gap > 0 else "p = 0.5 is better here")
+    print(f"{bits} bits: validation mAP {t2[bits, 0.0]:.3f} with p = 0, {t2[bits, 0.5]:.3f} "
+          f"with p = 0.5 -> {better} (the paper's choice: p = "
+          f"{CNNBH_DROPOUT[bits]:g})")
 
 # %% [markdown]
 # The paper chose its rates by *classification error on a validation split after 900 epochs*;
@@ -278,6 +390,10 @@ for bits in (8, 12):
 # paper's choice, that is a finding, not a bug: with few epochs, dropout on the knob also acts
 # as a regularizer that spreads information over all bits, and the paper's concern (too few
 # surviving units to classify) matters most once training has converged.
+#
+# In the run shown $p = 0.5$ is ahead at both 8 and 12 bits on the validation split (by 0.023
+# and 0.022), against the paper's choice. Table 1 keeps the paper's Table 2 rates, because this
+# notebook reproduces the paper. Exercise 3 asks whether the effect survives the full budget.
 
 # %% [markdown]
 # ## Table 3: is it the features or the signs?
@@ -305,13 +421,15 @@ f_q = embed(model, data.images("query"), fn=pool3)
 f_db = embed(model, data.images("database"), fn=pool3)
 lsh = LSH(k, random_state=SEED).fit(f_db.numpy())
 rows = [
-    ("CNNBH codes (Hamming)", [r["p_at_500"], r["p_at_1500"]], [None, 0.6817]),
+    ("CNNBH codes (Hamming, tie-aware)", [r["p_at_500_tie_aware"], r["p_at_1500_tie_aware"]],
+     [None, 0.6817]),
     ("L2_fc (Euclidean on h)", euclidean_precision_at_n(h_q, h_db, ql, dl, NS), [0.6150, 0.5888]),
     ("L2_fc+ (h ± 0.5)", euclidean_precision_at_n(h_q + 0.5 * torch.sign(h_q),
                                                   h_db + 0.5 * torch.sign(h_db), ql, dl, NS),
      [0.6262, 0.6051]),
-    ("Pool3 + LSH", precision_at_n_curve(lsh.encode(f_q.numpy()), lsh.encode(f_db.numpy()),
-                                         ql, dl, NS), [0.3933, 0.3464]),
+    ("Pool3 + LSH (tie-aware)", precision_at_n_curve(lsh.encode(f_q.numpy()),
+                                                     lsh.encode(f_db.numpy()), ql, dl, NS,
+                                                     ties="expected"), [0.3933, 0.3464]),
 ]
 pd.DataFrame([{"method": name, "P@500 (ours)": ours[0], "P@1500 (ours)": ours[1],
                "P@500 (paper)": paper[0], "P@1500 (paper)": paper[1]}
@@ -372,18 +490,44 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Build the knob model yourself from `torch.nn` layers (conv stack, knob, dropout,
-#    classifier), then check it: `hashlib_edu.exercises.check_knob_model(MyModel)` compares
-#    the parameter count and output shapes with the package's `CNNBHNet`.
-# 2. Train the 12-bit model with $p = 0.5$ for the full budget: does Table 2's effect survive?
-# 3. Replace the knob by a `tanh` layer and take signs: does mAP change? Why might it?
-# 4. Compute `hashlib_edu.metrics.mean_average_precision(..., ties="expected")` for 12-bit
-#    codes: why does it differ more from the stable mAP at 12 bits than at 48?
-# 5. On a GPU, run this notebook with `PROFILE = "paper"` (900 epochs, the paper's number):
-#    does the lead over the paper grow, and do the 32- and 48-bit models, level with the paper
-#    after 60 epochs, move ahead of it? Then try `cnnbh_recipe` with
-#    `extra["conv_dropout"] = 0.5` (the paper's value) at 60 epochs and compare.
-# 6. Choose the recipe honestly: split 500 of the 5,000 training images off as a validation set
-#    (`data.train_idx`), pick between `cnnbh_recipe(60)` and a variant (e.g. AdamW,
-#    `Recipe(optimizer="adamw", lr=3e-3, ...)`) by validation mAP, and only then evaluate on the
-#    queries.
+# 1. **Build the knob model yourself** from `torch.nn` layers (conv stack, knob, dropout,
+#    classifier) as `MyKnobModel(n_bits)` below, with `forward` (the logits) and `embed` (the
+#    knob activations); `check_knob_model(MyKnobModel)` compares the parameter count and
+#    output shapes with the package's `CNNBHNet` and says what it recognizes.
+# 2. **Write one training step**: `my_training_step(model, images, labels, optimizer, loss_fn)`
+#    does forward, loss, backward and the update, in the right order, as in `plain_epoch`
+#    above. `check_training_step` runs it twice against a reference and names the usual slips
+#    (a forgotten `zero_grad`, a missing `step`).
+# 3. Train the 12-bit model with $p = 0.5$ for the full budget: does Table 2's effect survive?
+# 4. Replace the knob by a `tanh` layer and take signs: does mAP change? Why might it?
+# 5. Compute `hashlib_edu.metrics.mean_average_precision(..., ties="stable")` and
+#    `ties="expected"` for the 12-bit codes: why do they differ more at 12 bits than at 48?
+# 6. On a GPU, run this notebook with `PROFILE = "paper"` (900 epochs, the paper's number):
+#    how do the four code lengths move against the paper's Table 1? Then try `cnnbh_recipe`
+#    with `extra["conv_dropout"] = 0.5` (the paper's value) at 60 epochs and compare.
+
+# %%
+class MyKnobModel(nn.Module):
+    """Exercise 1: the paper's CIFAR-10 network (no BatchNorm) with a k-unit knob."""
+
+    def __init__(self, n_bits: int = 48):
+        super().__init__()
+        raise NotImplementedError
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def embed(self, x):
+        raise NotImplementedError
+
+
+check_knob_model(MyKnobModel)
+
+
+# %%
+def my_training_step(model, images, labels, optimizer, loss_fn):
+    """Exercise 2: one step of training, in place."""
+    raise NotImplementedError
+
+
+check_training_step(my_training_step)
