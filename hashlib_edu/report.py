@@ -189,6 +189,12 @@ def runs_table(protocol: str = "cifar10-1k", bits: int = 48, profile: str | None
     return "\n".join(lines)
 
 
+def _between(text: str, begin: str, end: str, body: str) -> str:
+    """``text`` with what stands between the markers ``begin`` and ``end`` replaced by ``body``."""
+    head, rest = text.split(begin, 1)
+    return f"{head}{begin}\n{body}\n{end}{rest.split(end, 1)[1]}"
+
+
 def update_readme(readme: Path | None = None, protocol: str = "cifar10-1k",
                   also: tuple[str, ...] = ("cifar10-dsh",)) -> bool:
     """Replace the text between the results markers in README.md with the table of
@@ -198,8 +204,6 @@ def update_readme(readme: Path | None = None, protocol: str = "cifar10-1k",
     text = path.read_text()
     if BEGIN not in text or END not in text:
         raise ValueError(f"{path} has no {BEGIN} ... {END} markers.")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
     root = project_root() / "results"
     tables = [results_table(protocol), runs_table(protocol)]
     tables += [results_table(p) for p in also
@@ -208,10 +212,9 @@ def update_readme(readme: Path | None = None, protocol: str = "cifar10-1k",
     tables += [results_table(p, regime=regime, backbone=backbone, profile=prof)
                for p in (protocol, *also)
                for prof, regime, backbone in regime_folders(p, root)]
-    new = f"{head}{BEGIN}\n" + "\n\n".join(t for t in tables if t) + f"\n{END}{tail}"
+    new = _between(text, BEGIN, END, "\n\n".join(t for t in tables if t))
     if BUDGET_BEGIN in new and BUDGET_END in new:
-        before, rest = new.split(BUDGET_BEGIN, 1)
-        new = f"{before}{BUDGET_BEGIN}\n{time_budget_table()}\n{BUDGET_END}{rest.split(BUDGET_END, 1)[1]}"
+        new = _between(new, BUDGET_BEGIN, BUDGET_END, time_budget_table())
     path.write_text(new)
     return new != text
 

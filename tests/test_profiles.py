@@ -112,5 +112,7 @@ def test_the_readme_shows_the_time_budget_table():
     assert table.count("\n") == len(EPOCH_SECONDS) + 1  # header, rule, one row per entry
     assert "| `small` | `cifar10-1k` | cpu | 3.9 | measured |" in table
     readme = (project_root() / "README.md").read_text()
-    shown = readme.split("<!-- time-budget:begin -->\n", 1)[1].split("\n<!-- time-budget:end -->")[0]
+    from hashlib_edu.report import BUDGET_BEGIN, BUDGET_END
+
+    shown = readme.split(BUDGET_BEGIN + "\n", 1)[1].split("\n" + BUDGET_END)[0]
     assert shown == table, "README's time budget is stale: run python -m hashlib_edu.report"

@@ -53,7 +53,7 @@ def call_student(student_fn: Callable, args: tuple, case: str, todo: str) -> tup
 
 
 def run_student(student_fn: Callable, args: tuple, case: str,
-         todo: str) -> tuple[torch.Tensor | None, str | None]:
+                todo: str) -> tuple[torch.Tensor | None, str | None]:
     """Call the student's function; return (result as float64 tensor, error message).
 
     ``todo`` says what the student still has to write, for a function that raises
