@@ -116,16 +116,20 @@ def figure_path(name: str, profile: str | None = None) -> Path:
 #: Seconds one training epoch takes, per ``(backbone, protocol, device type)``, and whether the
 #: figure was measured (on this course's 2-core CPU, or on a GPU) or is an estimate. The
 #: README's "Time budget" shows the same table. ``small``: the shared small backbone from
-#: scratch; ``efficientnet_lite0-last``: the ``finetune-last`` regime on cached activations
-#: (after the one-time activation cache, 27.5–33 minutes measured on the CPU);
-#: ``efficientnet_lite0`` / ``alexnet``: the whole backbone at 224 px.
+#: scratch; ``dshnet``: DSH's own CIFAR network (notebook 04); ``efficientnet_lite0-last``: the
+#: ``finetune-last`` regime on cached activations (after the one-time activation cache,
+#: 27.5–33 minutes measured on the CPU); ``efficientnet_lite0`` / ``alexnet``: the whole backbone at 224 px.
 EPOCH_SECONDS: dict[tuple[str, str, str], tuple[float, str]] = {
     ("small", "cifar10-1k", "cpu"): (3.9, "measured"),
     ("small", "cifar10-dsh", "cpu"): (55.0, "measured"),
+    ("dshnet", "cifar10-1k", "cpu"): (2.7, "measured"),
+    ("dshnet", "cifar10-dsh", "cpu"): (31.7, "measured"),
     ("efficientnet_lite0-last", "cifar10-1k", "cpu"): (15.5, "measured"),
     ("efficientnet_lite0", "cifar10-1k", "cpu"): (330.0, "estimate"),
     ("small", "cifar10-1k", "cuda"): (1.0, "estimate"),
     ("small", "cifar10-dsh", "cuda"): (8.0, "estimate"),
+    ("dshnet", "cifar10-1k", "cuda"): (0.5, "estimate"),
+    ("dshnet", "cifar10-dsh", "cuda"): (5.0, "estimate"),
     ("efficientnet_lite0-last", "cifar10-1k", "cuda"): (1.0, "estimate"),
     ("efficientnet_lite0", "cifar10-1k", "cuda"): (12.0, "estimate"),
     ("alexnet", "cifar10-1k", "cuda"): (8.0, "estimate"),

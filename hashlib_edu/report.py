@@ -52,8 +52,9 @@ PROTOCOL_NOTES = {
     "cifar10-1k": "Paper numbers: CNNBH and LSH on GIST from CNNBH's Table 1 (its network, 900 "
                   "epochs); DPAH from its appendix Table 1 (an ImageNet-pretrained backbone). "
                   "Ours: the small backbone from scratch on a CPU budget.",
-    "cifar10-dsh": "Paper number: DSH's supplementary Table 3, model M1. Ours: DSH's CIFAR "
-                   "network (+ BatchNorm) from scratch on a CPU budget.",
+    "cifar10-dsh": "Paper number: DSH's supplementary Table 3, model M1. Ours, from scratch on "
+                   "a CPU budget: DSH on DSH's CIFAR network (+ BatchNorm), CNNBH, DPAH and "
+                   "OrthoHash on the course's small backbone.",
 }
 
 
@@ -248,8 +249,8 @@ def reproduce_runs(protocol: str = "cifar10-1k", bits: int = 48, profile: str | 
     ``<method>_seed<seed>`` / ``<method>_ep<epochs>`` ones written by ``--seed`` / ``--epochs``.
 
     Args:
-        profile: keep only the runs recorded under this profile (``quick`` and ``paper`` share
-            ``results/``); ``None`` keeps every run found.
+        profile: keep only the runs recorded under this profile; ``None`` keeps every run
+            found.
 
     Returns:
         One dict per run, sorted: ``method`` (e.g. ``"dpah"``), ``seed``, ``budget``

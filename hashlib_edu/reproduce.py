@@ -60,7 +60,7 @@ from .methods.orthohash import ORTHOHASH_EPOCHS, orthohash_loss, orthohash_recip
 from .metrics import positive_int
 from .profiles import PROFILES, get_profile, use_profile
 from .report import COMPARISON_BITS
-from .results import REGIMES, codes_path, save_model_results, save_results
+from .results import REGIMES, codes_path, results_folder, save_model_results, save_results
 from .training import (
     CODE_LAYER_EPOCHS,
     History,
@@ -570,6 +570,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="small for scratch (default); a pretrained backbone otherwise "
                              f"({', '.join(PRETRAINED_BACKBONES)}; default efficientnet_lite0, "
                              "which works offline)")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="leave out every (method, bits) whose results already exist for "
+                             "this profile, regime and backbone")
     args = parser.parse_args(argv)
     backbone = args.backbone or ("small" if args.regime == "scratch" else "efficientnet_lite0")
     try:
@@ -586,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     profile = get_profile(args.profile)
     start = time.perf_counter()
     records = reproduce(args.methods, args.bits, args.protocol, profile, args.seed,
-                        epochs=args.epochs, regime=args.regime, backbone=backbone)
+                        epochs=args.epochs, regime=args.regime, backbone=backbone,
+                        skip_existing=args.skip_existing)
     width = max([10] + [len(r["method"]) for r in records])
     print(f"{'method':{width}s} {'bits':>4s} {'mAP':>7s} {'P@H<=2':>7s} {'train min':>9s}"
           "   (mAP: tie-aware mAP@all)")
@@ -594,7 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         train = r.get("train_seconds")
         print(f"{r['method']:{width}s} {r['bits']:4d} {r['map_tie_aware']:7.4f} "
               f"{r['p_at_h2']:7.4f} {'-' if train is None else f'{train / 60:9.1f}'}")
-    print(f"{len(records)} results written to results/{args.protocol}/ (profile {profile}) "
+    folder = results_folder(args.protocol, profile, args.regime, backbone)
+    print(f"{len(records)} results written to {folder} (profile {profile}) "
           f"in {(time.perf_counter() - start) / 60:.1f} min of wall time")
     return 0
 

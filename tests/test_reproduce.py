@@ -227,3 +227,17 @@ def test_dsh_on_its_own_protocol_trains_dshs_network(smoke_data):
     record = run_method("dsh", 12, data)
     assert record["backbone"] == "dshnet" and record["network"] == "DSHNet + BN"
     assert record["method"] == "dsh" and record["regime"] == "scratch"
+
+
+def test_cli_passes_skip_existing_and_names_the_results_folder(monkeypatch, capsys):
+    import hashlib_edu.reproduce as rep
+
+    calls = []
+    monkeypatch.setattr(rep, "reproduce", lambda *a, **kw: calls.append(kw) or [])
+    assert main(["--methods", "lsh", "--bits", "8", "--profile", "smoke", "--skip-existing",
+                 "--regime", "frozen"]) == 0
+    assert calls[-1]["skip_existing"] is True and calls[-1]["regime"] == "frozen"
+    assert main(["--methods", "lsh", "--bits", "8", "--profile", "smoke"]) == 0
+    assert calls[-1]["skip_existing"] is False
+    out = capsys.readouterr().out
+    assert "smoke-frozen-efficientnet_lite0" in out  # the folder the frozen run writes to
