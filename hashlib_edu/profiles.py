@@ -169,9 +169,14 @@ def training_plan(n_models: int, epochs: int, *, backbone: str = "small",
                   protocol: str = "cifar10-1k", device: str = "cpu") -> str:
     """One line a notebook prints before it trains: how many models, how many epochs, and
     the time that takes from :data:`EPOCH_SECONDS` (marked as measured or as an estimate).
-    Models already trained (a local checkpoint or a download) take seconds instead."""
+    Models already trained (a local checkpoint or a download) take seconds instead. Under the
+    ``smoke`` profile (small subsets) it says so instead of quoting full-protocol minutes."""
     if n_models < 0 or epochs < 0:
         raise ValueError(f"n_models and epochs must be >= 0; got {n_models}, {epochs}.")
+    if get_profile() == "smoke":  # the per-epoch figures are for the full protocols
+        return (f"This cell trains {n_models} model{'s' if n_models != 1 else ''} of {epochs} "
+                f"epoch{'s' if epochs != 1 else ''} on the smoke profile's small subsets: "
+                "seconds each.")
     seconds, source = epoch_seconds(backbone, protocol, device)
     total = n_models * epochs * seconds / 60
     return (f"This cell trains {n_models} model{'s' if n_models != 1 else ''} of {epochs} "

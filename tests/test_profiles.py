@@ -93,7 +93,8 @@ def test_project_root_is_the_checkout(monkeypatch):
         assert root == Path.cwd()
 
 
-def test_training_plan_multiplies_the_table_and_labels_its_source():
+def test_training_plan_multiplies_the_table_and_labels_its_source(monkeypatch):
+    monkeypatch.setenv("HASHLIB_EDU_PROFILE", "quick")
     seconds, source = profiles.epoch_seconds("small", "cifar10-1k", "cpu")
     line = profiles.training_plan(4, 60, device="cpu")
     assert f"{4 * 60 * seconds / 60:.0f} min" in line and source in line and "4 models" in line
@@ -103,6 +104,10 @@ def test_training_plan_multiplies_the_table_and_labels_its_source():
         profiles.epoch_seconds("vgg", "cifar10-1k", "cpu")
     with pytest.raises(ValueError):
         profiles.training_plan(-1, 10)
+    # smoke trains on small subsets: no full-protocol minutes
+    monkeypatch.setenv("HASHLIB_EDU_PROFILE", "smoke")
+    line = profiles.training_plan(11, 60, device="cpu")
+    assert "11 models of 60" in line and "smoke" in line and "min" not in line
 
 
 def test_the_readme_shows_the_time_budget_table():
