@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -53,8 +53,9 @@ if "google.colab" in sys.modules:
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 BITS = 12  # the supplementary's code length for Tables 1 and 3
 EPOCHS = None  # None: DSH_EPOCHS["cifar10-dsh"][PROFILE] (smoke 1, quick 26, paper 150)
-SWEEP_EPOCHS = None  # cifar10-1k experiments; None: DSH_EPOCHS["cifar10-1k"] (smoke 1, quick 30)
+SWEEP_EPOCHS = None  # cifar10-1k experiments; None: DSH_EPOCHS["cifar10-1k"] (smoke 1, quick 10)
 SEED = 0
+TRAIN = False  # True: train every model here; False: load the course's trained models if published
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -80,9 +81,11 @@ from hashlib_edu import (
     save_model_results,
     save_results,
     select_device,
+    training_plan,
     use_profile,
+    use_training,
 )
-from hashlib_edu.exercises import check_dsh_loss
+from hashlib_edu.exercises import check_dsh_loss, check_dsh_regularizer
 from hashlib_edu.methods.baselines import CCAITQ, KSH, LSH
 from hashlib_edu.methods.dsh import (
     DSH_EPOCHS,
@@ -98,6 +101,7 @@ PROFILE = use_profile(PROFILE)
 EPOCHS = EPOCHS or DSH_EPOCHS["cifar10-dsh"][PROFILE]
 SWEEP_EPOCHS = SWEEP_EPOCHS or DSH_EPOCHS["cifar10-1k"][PROFILE]
 DEVICE = select_device()
+use_training(TRAIN)
 dsh_data = load_protocol("cifar10-dsh", PROFILE, seed=SEED)  # headline: DSH's protocol
 data = load_protocol("cifar10-1k", PROFILE, seed=SEED)  # sweeps, finetuning, ensembles
 CLASSES = dsh_data.dataset.classes
@@ -229,13 +233,16 @@ print(f"parameters at k = {BITS}: {count_parameters(net):,} "
 PAPER_M1 = {"map": 0.6157, "p_at_h2": 0.5671}  # supplementary Table 3, CIFAR-10, M1 (12 bits)
 recipe = dsh_recipe(EPOCHS)
 print(recipe)
+# Measured here (quick, 2 CPU cores): 13.5 min of training. The whole notebook ran in 29.2 min
+# from a fresh clone (nothing trained before), 15.7 min of it after this cell.
+print(training_plan(1, EPOCHS, backbone="dshnet", protocol="cifar10-dsh", device=DEVICE))
 headline_model, headline_history = train_dsh(dsh_data, BITS, DSHLoss(BITS, alpha=0.01), recipe,
                                              method="dsh", seed=SEED, device=DEVICE)
 headline = save_model_results(headline_model, "dsh", BITS, dsh_data, headline_history,
                               recipe=recipe, paper_map=PAPER_M1["map"], seed=SEED,
                               loss=repr(DSHLoss(BITS, alpha=0.01)), network="DSHNet + BN")
 pd.DataFrame([
-    {"": "DSH, ours", "mAP": headline["map"], "P@H≤2": headline["p_at_h2"],
+    {"": "DSH, ours", "mAP": headline["map_tie_aware"], "P@H≤2": headline["p_at_h2"],
      "empty@H≤2": headline["p_at_h2_empty_fraction"],
      "train min": headline["train_seconds"] / 60, "epochs": headline["epochs"]},
     {"": "DSH, paper (M1)", "mAP": PAPER_M1["map"], "P@H≤2": PAPER_M1["p_at_h2"]},
@@ -243,13 +250,17 @@ pd.DataFrame([
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-verdict = "reaches" if headline["map"] >= PAPER_M1["map"] else "falls short of"
-print(f"{PROFILE}: our 12-bit mAP {headline['map']:.4f} {verdict} the paper's {PAPER_M1['map']} "
+verdict = "reaches" if headline["map_tie_aware"] >= PAPER_M1["map"] else "falls short of"
+print(f"{PROFILE}: our 12-bit mAP {headline['map_tie_aware']:.4f} (tie-aware) {verdict} the "
+      f"paper's {PAPER_M1['map']} "
       f"after {headline['train_seconds'] / 60:.1f} min of training on {headline['device']}.")
 
 # %% [markdown]
 # This notebook aims for the paper's single-model 0.6157 within about 15 CPU minutes of
-# training; the line above says whether a run makes it (the run shown: 0.6635 after 13.7 min).
+# training; the line above says whether a run makes it (the run shown: a tie-aware 0.6804 after 13.5 min, P@H≤2 0.6764; with ties kept in
+# database order the mAP would read 0.6635).
+# Here and below, "mAP" is the tie-aware mAP@all (notebook 01): the database is sorted by
+# class, so ranking codes at equal Hamming distance in database order would bias it.
 # If a run falls short, the levers are the epochs
 # (`EPOCHS`; the paper's schedule is about 380 epochs of 50,000 images) and a GPU
 # (`PROFILE = "paper"`).
@@ -257,9 +268,12 @@ print(f"{PROFILE}: our 12-bit mAP {headline['map']:.4f} {verdict} the paper's {P
 # ## Table 1 and Figures 1–2: the regularizer versus the sigmoid
 #
 # Eight 12-bit models: the regularizer with $\alpha \in \{0, 0.001, 0.01, 0.1\}$ and the
-# sigmoid relaxation with $m \in \{1, 2, 3, 6\}$. To fit a CPU budget these (and every model
-# below) train on **`cifar10-1k`** — 5,000 training images, 1,000 queries, 59,000 database
-# images — for `SWEEP_EPOCHS` epochs, so compare them with each other, not with the headline.
+# sigmoid relaxation with $m \in \{1, 2, 3, 6\}$. To fit a lab session's CPU budget these (and
+# every model below) train on **`cifar10-1k`** — 5,000 training images, 1,000 queries, 59,000
+# database images — for only `SWEEP_EPOCHS` epochs (10 under `quick`, about half a minute each on a
+# 2-core CPU), so compare them with each other, not with the headline. Like the paper, we
+# report these tables on the test queries and choose no setting from them: the paper's
+# $\alpha = 0.01$ and $m = 2k$ stay the headline's.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -274,6 +288,8 @@ SETTINGS = {  # label: (results name, loss)
 }
 ql, dl = data.part_labels("query"), data.part_labels("database")
 sweep_models, sweep, outputs = {}, {}, {}
+# Measured here (quick, 2 CPU cores): the 8 models took 3.9 min of training.
+print(training_plan(len(SETTINGS), SWEEP_EPOCHS, backbone="dshnet", device=DEVICE))
 for label, (name, loss_fn) in SETTINGS.items():
     model, history = train_dsh(data, BITS, loss_fn, sweep_recipe, method=name, seed=SEED,
                                device=DEVICE)
@@ -283,7 +299,7 @@ for label, (name, loss_fn) in SETTINGS.items():
     raw = embed(model, data.images("query"))
     outputs[label] = loss_fn.squash(raw) if isinstance(loss_fn, DSHSigmoidLoss) else raw
 table1 = pd.DataFrame([{"setting": k, "P@H≤2 (ours)": r["p_at_h2"], "P@H≤2 (paper)": PAPER_T1[k],
-                        "mAP (ours)": r["map"], "empty@H≤2": r["p_at_h2_empty_fraction"],
+                        "mAP (ours)": r["map_tie_aware"], "empty@H≤2": r["p_at_h2_empty_fraction"],
                         "train min": r["train_seconds"] / 60} for k, r in sweep.items()])
 table1.set_index("setting").round(4)
 
@@ -318,8 +334,9 @@ plt.show()
 # few outputs sit where a small change of the image flips a bit. With a small $\alpha$ the
 # outputs spread widely: the margin $m = 2k$ asks dissimilar codes to be far apart, and only the
 # regularizer pulls them back towards $\pm 1$. The sigmoid models fail the other way as $m$
-# grows: with $m \ge 2$ almost every $u$ saturates at 0 or 1 — binary already — yet Table 1
-# shows they retrieve worse. A saturated sigmoid has almost no gradient, so a likely reason is
+# grows: with $m \ge 2$ almost every $u$ saturates at 0 or 1 — binary already — yet in Table 1
+# none of them reaches the $\alpha = 0.01$ model (mAP 0.177–0.211 against 0.217, P@H≤2 at most
+# 0.233 against 0.275). A saturated sigmoid has almost no gradient, so a likely reason is
 # that such bits stop being corrected once set. Being near-binary is not enough; the bits must
 # also be the right ones.
 #
@@ -352,9 +369,14 @@ LONG_BITS = [24, 36, 48]
 base = sweep_models["α=0.01"]
 ft_recipe = dsh_recipe(max(1, SWEEP_EPOCHS // 3), lr=1e-3)
 t2_rows = [{"bits": BITS, "model": "scratch", "P@H≤2 (ours)": sweep["α=0.01"]["p_at_h2"],
-            "P@H≤2 (paper)": PAPER_T2["scratch", BITS], "mAP (ours)": sweep["α=0.01"]["map"],
+            "P@H≤2 (paper)": PAPER_T2["scratch", BITS],
+            "mAP (ours)": sweep["α=0.01"]["map_tie_aware"],
             "train min": sweep["α=0.01"]["train_seconds"] / 60}]
 t2_models = {}
+# Measured here (quick, 2 CPU cores): 1.6 min of training for the 3 scratch models, 0.5 min for
+# the 3 finetuned ones.
+print(training_plan(len(LONG_BITS), SWEEP_EPOCHS, backbone="dshnet", device=DEVICE))
+print(training_plan(len(LONG_BITS), ft_recipe.epochs, backbone="dshnet", device=DEVICE))
 for k in LONG_BITS:
     for kind in ("scratch", "finetuned"):
         loss_fn = DSHLoss(k, alpha=0.01)
@@ -371,7 +393,7 @@ for k in LONG_BITS:
                                    finetuned_from=f"dshnet_alpha0.01-{BITS}")
         t2_models[kind, k] = model
         t2_rows.append({"bits": k, "model": kind, "P@H≤2 (ours)": r["p_at_h2"],
-                        "P@H≤2 (paper)": PAPER_T2[kind, k], "mAP (ours)": r["map"],
+                        "P@H≤2 (paper)": PAPER_T2[kind, k], "mAP (ours)": r["map_tie_aware"],
                         "train min": r["train_seconds"] / 60})
 pd.DataFrame(t2_rows).set_index(["bits", "model"]).round(4)
 
@@ -391,6 +413,13 @@ save_figure(fig, "dsh_finetune_vs_scratch.png")
 plt.show()
 
 # %% [markdown]
+# **What Table 2 shows (the run shown).** At 36 and 48 bits the finetuned models are level with
+# the ones trained from scratch in mAP (0.221 vs 0.219, 0.230 vs 0.227) and clearly ahead in
+# P@H≤2 (0.298 vs 0.238, 0.322 vs 0.124), after a third of the epochs on top of the 12-bit
+# model; at 24 bits the scratch model is ahead (mAP 0.214 vs 0.210, P@H≤2 0.324 vs 0.269). The
+# paper finds the two about level. Note the 48-bit scratch model: the best mAP of the scratch
+# rows, yet the lowest P@H≤2 — radius 2 is a small ball for 48 bits (Table 3 shows why).
+#
 # ## Table 3: ensembles of 12-bit models
 #
 # Four 12-bit models that differ only in their random seed (initialization, batch order,
@@ -408,6 +437,8 @@ PAPER_T3 = {  # supplementary Table 3, CIFAR-10: (mAP, P@H≤2)
     "M1+M2+M3": (0.6996, 0.6181), "M1+M2+M4": (0.6937, 0.6154), "M1+M3+M4": (0.7022, 0.6292),
     "M2+M3+M4": (0.7013, 0.6197), "M1+M2+M3+M4": (0.7106, 0.5486)}
 members = {"M1": codes_1k["α=0.01"]}
+# Measured here (quick, 2 CPU cores): the 3 models took 1.5 min of training.
+print(training_plan(3, SWEEP_EPOCHS, backbone="dshnet", device=DEVICE))
 for seed in (1, 2, 3):
     loss_fn = DSHLoss(BITS, alpha=0.01)
     model, history = train_dsh(data, BITS, loss_fn, sweep_recipe, method=f"dshnet_seed{seed}",
@@ -423,7 +454,7 @@ for size in range(1, 5):
         d = concatenate_codes(*[members[c][1] for c in combo])
         r = evaluate_codes(q, d, ql, dl)
         name = "+".join(combo)
-        t3_rows.append({"models": name, "bits": q.shape[1], "mAP (ours)": r["map"],
+        t3_rows.append({"models": name, "bits": q.shape[1], "mAP (ours)": r["map_tie_aware"],
                         "mAP (paper)": PAPER_T3[name][0], "P@H≤2 (ours)": r["p_at_h2"],
                         "P@H≤2 (paper)": PAPER_T3[name][1],
                         "empty@H≤2": r["p_at_h2_empty_fraction"]})
@@ -490,8 +521,9 @@ with threadpool_limits(1):
                          train_seconds=fit_seconds, profile=PROFILE, seed=SEED,
                          features=f"L2-normalized FC-500 of dshnet_alpha0.01-{BITS}",
                          hyperparameters=kwargs)
-        t4["CNN-ours", label] = r["map"]
-saved = {(r["method"], r["bits"]): r["map"] for r in load_results(data.protocol, profile=PROFILE)}
+        t4["CNN-ours", label] = r["map_tie_aware"]
+saved = {(r["method"], r["bits"]): r["map_tie_aware"]
+         for r in load_results(data.protocol, profile=PROFILE)}
 for label, (key, *_rest) in HASHERS.items():
     t4["Hand", label] = saved.get((f"{key}_gist", K4))
     t4["CNN-cls", label] = saved.get((f"{key}_cnn", K4))
@@ -504,7 +536,14 @@ rows.append({"features": "(end to end)", "method": "DSH 48 bits, scratch",
              "mAP (ours)": next(r["mAP (ours)"] for r in t2_rows
                                 if r["bits"] == K4 and r["model"] == "scratch"),
              "mAP (paper)": 0.6755})
-pd.DataFrame(rows).set_index(["features", "method"]).round(4)
+table4 = pd.DataFrame(rows).set_index(["features", "method"]).round(4)
+for label in HASHERS:
+    ours, classifier = t4["CNN-ours", label], t4["CNN-cls", label]
+    if ours is not None and classifier is not None:
+        direction = "as in the paper" if ours > classifier else "the paper's order reversed"
+        print(f"{label}: DSH features {ours:.4f} vs classifier features {classifier:.4f} "
+              f"({direction})")
+table4
 
 # %% [markdown]
 # (An empty "ours" cell means notebook 02 has not been run in this profile, so its saved
@@ -513,18 +552,19 @@ pd.DataFrame(rows).set_index(["features", "method"]).round(4)
 # rows are above its CNN-cls rows for all three methods (LSH 0.3154 vs 0.1783, CCA-ITQ 0.6576
 # vs 0.5443, KSH 0.6498 vs 0.5949, paper numbers).
 #
-# **Our Table 4 reverses this for the supervised methods.** On our DSH features CCA-ITQ reaches
-# 0.4677 and KSH 0.4581, *below* the same methods on the classifier features (0.5910 and
-# 0.6032); only LSH goes the paper's way (0.3561 on DSH features vs 0.2640). The two feature
-# networks differ in more than their objective. Our "CNN-cls" features come from a **different
-# network** — the CNNBH classifier of notebook 03, trained 60 epochs with a modern recipe, whose
-# accuracy notebook 02 prints (73.8 % on the queries, close to the 74.54 % that DSH reports for
-# its classification network) — not from DSH's network trained as a classifier as in the
-# paper. And our "CNN-ours" model is the 12-bit sweep model M1, trained 30 epochs on 5,000
-# images (mAP 0.3619 in Table 1), where the paper's learned from 50,000. So CNN-cls versus
-# CNN-ours here compares networks and budgets as much as objectives. Also compare the CNN-ours
-# rows with the end-to-end DSH row: supervised hashing on DSH's features beats the 48-bit DSH
-# codes themselves (CCA-ITQ 0.4677, KSH 0.4581 vs 0.3655).
+# **Our Table 4 reverses the paper's finding, for all three methods.** On the features of our
+# DSH model M1, LSH reaches 0.229, CCA-ITQ 0.360 and KSH 0.344, *below* the same methods on the
+# classifier features (0.257, 0.593 and 0.610). The comparison is not the paper's, though. Our
+# "CNN-cls" features come from a **different network** — the CNNBH classifier of notebook 03,
+# trained 60 epochs with a modern recipe, whose accuracy notebook 02 prints (73.8 % on the
+# queries, close to the 74.54 % that DSH reports for its classification network) — not from
+# DSH's network trained as a classifier, as in the paper. And our "CNN-ours" model is the
+# 12-bit sweep model M1, trained for only `SWEEP_EPOCHS` = 10 epochs on 5,000 images (Table 1:
+# mAP 0.217), where the paper's learned from 50,000. So CNN-cls against CNN-ours here compares
+# networks and training budgets as much as objectives: read it as "a well-trained classifier's
+# features beat a briefly trained DSH model's", not as a verdict on the paper. Supervised
+# hashing on DSH's features does beat the 48-bit DSH codes themselves (CCA-ITQ 0.360 and KSH
+# 0.344 against 0.227, the last row).
 #
 # ## Retrieval examples
 #
@@ -561,41 +601,41 @@ for i, qi in enumerate(rng.choice(len(hq), size=5, replace=False)):
 #   schedule with augmentation and BatchNorm.
 # * **Ensembles** raise mAP with every added model; P@H≤2 falls once the code is long, because
 #   Hamming balls of radius 2 get empty — a property of the metric, not of the codes.
-# * Our sweep models see 5,000 training images (the paper's 50,000), so most absolute numbers
-#   in Tables 1–3 are lower than the paper's, and Table 4 compares features of other networks
+# * Our sweep models see 5,000 training images for 10 epochs (the paper's: 50,000 images and a
+#   far longer schedule), so the absolute numbers in Tables 1–3 are much lower than the paper's, and Table 4 compares features of other networks
 #   than the paper's; the comparisons inside each table are the lesson.
 #
 # ## Exercises
 #
 # 1. **Write the DSH loss yourself** (below): mean over the pairs $i < j$ of the three terms,
-#    margin and $\alpha$ as arguments. The checker compares it with `hashlib_edu.methods.dsh.dsh_loss`
-#    on random inputs and tells you which common mistake it sees.
-# 2. Why does the regularizer use the L1 norm $\lVert |b| - 1\rVert_1$ rather than the squared
+#    margin and $\alpha$ as arguments, without a Python loop over pairs (work on the $(n, n)$
+#    matrices of "Online pairs"). `check_dsh_loss` compares it with
+#    `hashlib_edu.methods.dsh.dsh_loss` on five cases and names the common mistake it sees.
+# 2. **Write the regularizer** $\lVert |b_i| - \mathbf{1} \rVert_1$ for each row of an $(n, k)$
+#    output matrix (shape $(n,)$) and check it with `check_dsh_regularizer`; then say why its
+#    subgradient pushes an output at $0.3$ outwards and one at $1.4$ inwards.
+# 3. Why does the regularizer use the L1 norm $\lVert |b| - 1\rVert_1$ rather than the squared
 #    L2 norm? Plot both penalties and their gradients for one output in $[-2, 2]$.
-# 3. Set the margin to $m = k$ instead of $2k$ (`DSHLoss(12, margin=12)`) and retrain one sweep
+# 4. Set the margin to $m = k$ instead of $2k$ (`DSHLoss(12, margin=12)`) and retrain one sweep
 #    model: what happens to the histogram and to P@H≤2?
-# 4. Build the ensemble M1 + M2 with a Hamming radius of 4 instead of 2
+# 5. Build the ensemble M1 + M2 with a Hamming radius of 4 instead of 2
 #    (`hashlib_edu.metrics.precision_within_radius(..., radius=4)`): does the drop go away?
-# 5. On a GPU (`PROFILE = "paper"`), train the headline for the paper's schedule and see how far
+# 6. On a GPU (`PROFILE = "paper"`), train the headline for the paper's schedule and see how far
 #    above 0.6157 a single model gets.
 
 # %%
 def my_dsh_loss(outputs, labels, alpha, margin):
-    """outputs: (n, k) float, labels: (n,) class ids -> scalar (mean over pairs i < j)."""
-    n = outputs.shape[0]
-    total = outputs.new_zeros(())
-    count = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            d2 = ((outputs[i] - outputs[j]) ** 2).sum()
-            if labels[i] == labels[j]:
-                term = 0.5 * d2
-            else:
-                term = 0.5 * torch.clamp(margin - d2, min=0)
-            reg = (outputs[i].abs() - 1).abs().sum() + (outputs[j].abs() - 1).abs().sum()
-            total = total + term + alpha * reg
-            count += 1
-    return total / count
+    """Exercise 1: outputs (n, k) float, labels (n,) class ids -> scalar (mean over pairs i < j)."""
+    raise NotImplementedError
 
 
 check_dsh_loss(my_dsh_loss)
+
+
+# %%
+def my_dsh_regularizer(outputs):
+    """Exercise 2: outputs (n, k) float -> (n,) values || |b_i| - 1 ||_1."""
+    raise NotImplementedError
+
+
+check_dsh_regularizer(my_dsh_regularizer)
