@@ -16,7 +16,7 @@ Every method uses the course's shared small backbone (the CNNBH convolutional st
   notebook 04; on ``cifar10-1k`` the backbone + a code layer (the equal-backbone comparison) with
   :func:`~hashlib_edu.training.code_layer_recipe` (AdamW, one-cycle, 50 epochs in ``quick``);
 * ``dpah``: :func:`~hashlib_edu.methods.dpah.dpah_loss` (positions started at 0.9 x the rows
-  of a Hadamard matrix, s = 2/sqrt(k), alpha = 0: no relative margin, chosen on notebook 05's validation split) and
+  of a Hadamard matrix, s = 2/sqrt(k), alpha = 0.5) and
 * ``orthohash``: :func:`~hashlib_edu.methods.orthohash.orthohash_loss` (OrthoCos, Hadamard
   targets, m = 0.3, s = sqrt(k)), both with BN on the latent, as notebooks 05 and 06, and
   CNNBH's SGD recipe without label smoothing (60 epochs in ``quick``).
