@@ -243,7 +243,8 @@ def _with_new_keys(record: dict, new: dict) -> dict:
 
 def refresh(root: str | Path | None = None, tol: float = 1e-9) -> list[str]:
     """Recompute every results JSON under ``root`` from its codes file and add the metric keys
-    it lacks (e.g. ``map_at_1000_tie_aware`` in files written before it existed).
+    it lacks (e.g. ``map_at_1000_tie_aware`` in files written before it existed), and label
+    a run of DSH's own network (``network`` "DSHNet ...") with ``backbone = "dshnet"``.
 
     For each ``<folder>/<name>.json`` (any depth) with ``<folder>/codes/<name>.npz``: the
     metrics of :func:`evaluate_codes` it lacks are inserted right after their stable twins
@@ -276,7 +277,9 @@ def refresh(root: str | Path | None = None, tol: float = 1e-9) -> list[str]:
             if stored is None or value is None or abs(stored - value) > tol:
                 problems.append(f"{path}: {key} stored {stored}, recomputed {value}")
         updated = _with_new_keys(record, got)
-        if list(updated) != list(record):
+        if str(record.get("network", "")).startswith("DSHNet"):
+            updated["backbone"] = "dshnet"  # DSH's own network, never the small backbone
+        if updated != record:
             path.write_text(json.dumps(updated, indent=2, sort_keys=False) + "\n")
     return problems
 
@@ -307,5 +310,7 @@ def save_model_results(model, method: str, bits: int, data, history, *, recipe=N
             "seed": seed, "paper_map": paper_map,
             "recipe": dict(recipe.__dict__) if recipe is not None else None}
     info.update(run_info)
+    # the network's own name where it has one (DSH's network: "dshnet"), else the small backbone
+    info.setdefault("backbone", getattr(model, "backbone_name", "small"))
     return save_results(method, bits, data.protocol, q_codes, db_codes, data.split, data.labels,
                         **info)

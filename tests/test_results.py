@@ -189,3 +189,15 @@ def test_refresh_places_keys_after_their_twins_whatever_else_is_missing(tmp_path
         "method", "bits", "map", "map_tie_aware", "map_at_1000", "map_at_1000_tie_aware",
         "p_at_h2", "p_at_h2_empty_fraction", "p_at_500", "p_at_500_tie_aware", "p_at_1500",
         "p_at_1500_tie_aware", "extra"]
+
+
+def test_refresh_labels_runs_of_dshs_network():
+    codes, labels, q, db = _toy(6)
+    dsh = Path(save_results("dshnet_x", 16, "p", codes[q], codes[db], (q, db), labels,
+                            network="DSHNet + BN")["json_path"])
+    small = Path(save_results("cnnbh", 16, "p", codes[q], codes[db], (q, db), labels)["json_path"])
+    assert json.loads(dsh.read_text())["backbone"] == "small"  # as an older writer left it
+    before = small.read_text()
+    assert refresh(dsh.parent.parent) == []
+    assert json.loads(dsh.read_text())["backbone"] == "dshnet"
+    assert small.read_text() == before

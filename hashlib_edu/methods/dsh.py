@@ -227,6 +227,9 @@ class DSHNet(nn.Module):
     Shapes: ``(n, 3, 32, 32) -> (n, k)`` real-valued outputs.
     """
 
+    #: The ``backbone`` its results record (:func:`hashlib_edu.results.save_model_results`).
+    backbone_name = "dshnet"
+
     def __init__(self, n_bits: int = 12, batchnorm: bool = True) -> None:
         super().__init__()
         if n_bits <= 0:

@@ -168,6 +168,11 @@ def test_dsh_smoke_training_beats_chance(smoke_data):
                             progress=False)
     assert isinstance(model, DSHNet) and hist.epochs == 2
     assert _map(model, data) > 0.25 + 0.3  # 4 balanced classes: chance 0.25
+    # its results say which network made them, without being told
+    from hashlib_edu.results import save_model_results
+
+    record = save_model_results(model, "dsh", 12, data, hist, recipe=recipe)
+    assert record["backbone"] == "dshnet"
 
 
 def test_sigmoid_variant_trains_and_gets_its_own_checkpoint(smoke_data):
