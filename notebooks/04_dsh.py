@@ -268,7 +268,7 @@ print(f"{PROFILE}: our 12-bit mAP {headline['map_tie_aware']:.4f} (tie-aware) {v
 # ## Table 1 and Figures 1–2: the regularizer versus the sigmoid
 #
 # Eight 12-bit models: the regularizer with $\alpha \in \{0, 0.001, 0.01, 0.1\}$ and the
-# sigmoid relaxation with $m \in \{1, 2, 3, 6\}$. To fit a lab session's CPU budget these (and
+# sigmoid relaxation with $m \in \{1, 2, 3, 6\}$. To fit a 90-minute lab's CPU budget these (and
 # every model below) train on **`cifar10-1k`** — 5,000 training images, 1,000 queries, 59,000
 # database images — for only `SWEEP_EPOCHS` epochs (10 under `quick`, about half a minute each on a
 # 2-core CPU), so compare them with each other, not with the headline. Like the paper, we
