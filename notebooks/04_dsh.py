@@ -543,7 +543,7 @@ for label in HASHERS:
         direction = "as in the paper" if ours > classifier else "the paper's order reversed"
         print(f"{label}: DSH features {ours:.4f} vs classifier features {classifier:.4f} "
               f"({direction})")
-table4
+table4.round(4)
 
 # %% [markdown]
 # (An empty "ours" cell means notebook 02 has not been run in this profile, so its saved
