@@ -257,8 +257,8 @@ print(f"{PROFILE}: our 12-bit mAP {headline['map_tie_aware']:.4f} (tie-aware) {v
 
 # %% [markdown]
 # This notebook aims for the paper's single-model 0.6157 within about 15 CPU minutes of
-# training; the line above says whether a run makes it (the run shown: a tie-aware 0.6804 after 13.5 min, P@H≤2 0.6764; with ties kept in
-# database order the mAP would read 0.6635).
+# training; the line above says whether a run makes it (the run shown: a tie-aware 0.6804
+# after 13.5 min, P@H≤2 0.6764; with ties kept in database order the mAP would read 0.6635).
 # Here and below, "mAP" is the tie-aware mAP@all (notebook 01): the database is sorted by
 # class, so ranking codes at equal Hamming distance in database order would bias it.
 # If a run falls short, the levers are the epochs
