@@ -118,7 +118,8 @@ def figure_path(name: str, profile: str | None = None) -> Path:
 #: README's "Time budget" shows the same table. ``small``: the shared small backbone from
 #: scratch; ``dshnet``: DSH's own CIFAR network (notebook 04); ``efficientnet_lite0-last``: the
 #: ``finetune-last`` regime on cached activations (after the one-time activation cache,
-#: 27.5–33 minutes measured on the CPU); ``efficientnet_lite0`` / ``alexnet``: the whole backbone at 224 px.
+#: 27.5–33 minutes measured on the CPU); ``efficientnet_lite0`` / ``alexnet``: the whole
+#: backbone at 224 px.
 EPOCH_SECONDS: dict[tuple[str, str, str], tuple[float, str]] = {
     ("small", "cifar10-1k", "cpu"): (3.9, "measured"),
     ("small", "cifar10-dsh", "cpu"): (55.0, "measured"),

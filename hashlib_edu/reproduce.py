@@ -208,7 +208,7 @@ def _run_dsh(job: Job) -> dict:
                                device=job.device, progress=job.progress)
     return save_model_results(model, job.name, job.bits, job.data, history, recipe=recipe,
                               paper_map=job.paper_map, seed=job.seed, loss=repr(loss_fn),
-                              network="DSHNet + BN", backbone="dshnet")
+                              network="DSHNet + BN")  # backbone: DSHNet.backbone_name
 
 
 def _code_layer_head(latent_bn: bool) -> Callable[[int, nn.Module, int, int], nn.Module]:
