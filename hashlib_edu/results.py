@@ -307,6 +307,7 @@ def save_model_results(model, method: str, bits: int, data, history, *, recipe=N
     device = next(model.parameters()).device
     info = {"train_seconds": history.train_seconds, "encode_seconds": encode_seconds,
             "epochs": history.epochs, "profile": data.profile, "device": str(device),
+            "precision": getattr(history, "precision", None),
             "seed": seed, "paper_map": paper_map,
             "recipe": dict(recipe.__dict__) if recipe is not None else None}
     info.update(run_info)

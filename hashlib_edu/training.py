@@ -47,6 +47,7 @@ __all__ = [
     "random_crop_flip",
     "prepare",
     "select_device",
+    "mixed_precision_dtype",
     "seed_everything",
     "progress_enabled",
     "EpochBatches",
@@ -140,6 +141,23 @@ def select_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def mixed_precision_dtype(device: str | torch.device) -> torch.dtype | None:
+    """The autocast type mixed-precision training uses on ``device``: ``torch.float16`` on a
+    CUDA device, ``torch.bfloat16`` on a CPU with native bfloat16 units (Intel AMX or
+    AVX512-BF16: about 1.8x faster training of the small networks here), else ``None`` (float32:
+    on other CPUs bfloat16 would be emulated, hence slower)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        native = [getattr(cpu, name, None) for name in
+                  ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+        if any(check is not None and check() for check in native):
+            return torch.bfloat16
+    return None
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (CPU and CUDA) for a reproducible run."""
     random.seed(seed)
@@ -229,6 +247,9 @@ class History:
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     metrics: list[dict] = field(default_factory=list)
+    #: the autocast type of the last epochs trained (``"float32"``: none; a model loaded
+    #: from a checkpoint written before this was recorded says ``None``)
+    precision: str | None = None
 
     @property
     def epochs(self) -> int:
@@ -262,7 +283,7 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
         optimizer: torch.optim.Optimizer, scheduler=None, scheduler_step: str = "batch",
         device: str | torch.device | None = None, checkpoint: str | os.PathLike | None = None,
         progress: bool | None = None, on_epoch_end: Callable | None = None,
-        desc: str = "train", amp: bool = False) -> History:
+        desc: str = "train", amp: bool | None = None) -> History:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch ``History``.
 
     Args:
@@ -279,8 +300,11 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
         progress: tqdm bars (default: on, except when ``CI`` is set).
         on_epoch_end: ``f(epoch, model) -> dict | None``; a dict is stored in
             ``history.metrics``.
-        amp: mixed precision (float16 autocast with a gradient scaler) on a CUDA device;
-            ignored on the CPU.
+        amp: mixed precision where the hardware has it (:func:`mixed_precision_dtype`):
+            float16 autocast with a gradient scaler on a CUDA device, bfloat16 autocast on a
+            CPU with native bfloat16 units (AMX or AVX512-BF16); plain float32 elsewhere.
+            ``None`` (default): on, unless the environment sets ``HASHLIB_EDU_AMP=0``.
+            ``history.precision`` records what was used.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0; got {epochs}.")
@@ -312,53 +336,68 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
         history = History(**state["history"])
         start_epoch = state["epoch"]
+    # Channels-last convolutions: about 25-30% faster on a CPU (oneDNN), and faster on a
+    # GPU with mixed precision. Only the memory layout changes, not what is computed.
+    model.to(memory_format=torch.channels_last)
     show = progress_enabled() if progress is None else progress
     from tqdm.auto import tqdm
 
     bar = tqdm(range(start_epoch, epochs), desc=desc, disable=not show, leave=False,
                initial=start_epoch, total=epochs)
-    amp = bool(amp) and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    for epoch in bar:
-        if hasattr(loader, "set_epoch"):
-            loader.set_epoch(epoch)
-        model.train()
-        t0, total, count = time.perf_counter(), 0.0, 0
-        for x, y in loader:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                outputs = model(x)
-            loss = loss_fn(outputs.float(), y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"loss became {loss.item()} at epoch {epoch}: lower the learning rate.")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None and scheduler_step == "batch":
+    if amp is None:
+        amp = os.environ.get("HASHLIB_EDU_AMP", "1").strip().lower() not in ("0", "false", "no")
+    amp_dtype = mixed_precision_dtype(device) if amp else None
+    if epochs > start_epoch:
+        history.precision = str(amp_dtype or torch.float32).removeprefix("torch.")
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    try:
+        for epoch in bar:
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(epoch)
+            model.train()
+            t0, total, count = time.perf_counter(), 0.0, 0
+            for x, y in loader:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if x.ndim == 4:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
+                                    enabled=amp_dtype is not None):
+                    outputs = model(x)
+                loss = loss_fn(outputs.float(), y)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"loss became {loss.item()} at epoch {epoch}: lower the learning rate.")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                if scheduler is not None and scheduler_step == "batch":
+                    scheduler.step()
+                total += float(loss.detach()) * len(x)
+                count += len(x)
+            if scheduler is not None and scheduler_step == "epoch":
                 scheduler.step()
-            total += float(loss.detach()) * len(x)
-            count += len(x)
-        if scheduler is not None and scheduler_step == "epoch":
-            scheduler.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        history.seconds.append(time.perf_counter() - t0)
-        history.loss.append(total / max(count, 1))
-        history.lr.append(float(optimizer.param_groups[0]["lr"]))
-        extra = on_epoch_end(epoch, model) if on_epoch_end is not None else None
-        history.metrics.append(extra or {})
-        bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
-        if ckpt is not None:
-            _save_checkpoint(ckpt, model, loss_fn, optimizer, scheduler, history, epoch + 1,
-                             epochs)
-    bar.close()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            history.seconds.append(time.perf_counter() - t0)
+            history.loss.append(total / max(count, 1))
+            history.lr.append(float(optimizer.param_groups[0]["lr"]))
+            extra = on_epoch_end(epoch, model) if on_epoch_end is not None else None
+            history.metrics.append(extra or {})
+            bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
+            if ckpt is not None:
+                _save_checkpoint(ckpt, model, loss_fn, optimizer, scheduler, history, epoch + 1,
+                                 epochs)
+    finally:
+        bar.close()
+        # back to the default layout: a trained model encodes exactly like the same weights
+        # loaded from its checkpoint
+        model.to(memory_format=torch.contiguous_format)
     return history
 
 
 @torch.no_grad()
-def embed(model: nn.Module, images, batch_size: int = 1000,
+def embed(model: nn.Module, images, batch_size: int | None = None,
           fn: Callable | None = None) -> torch.Tensor:
     """Real-valued code-layer outputs for uint8 images, in eval mode, on the model's device.
 
@@ -368,6 +407,8 @@ def embed(model: nn.Module, images, batch_size: int = 1000,
             model takes as they are (e.g. cached backbone activations ``(n, c, h, w)``,
             float16 or float32).
         fn: optional ``fn(model, x)`` to call instead (e.g. pooled features).
+        batch_size: images per forward pass; ``None``: 128 on a CPU (small batches stay in
+            the cache: about twice as fast as 1,000 here), 1,000 on a GPU.
 
     Returns:
         ``(n, k)`` float32 tensor on the CPU.
@@ -377,6 +418,8 @@ def embed(model: nn.Module, images, batch_size: int = 1000,
         device = next(model.parameters()).device
     except StopIteration:
         device = torch.device("cpu")
+    if batch_size is None:
+        batch_size = 1000 if device.type == "cuda" else 128
     was_training = model.training
     model.eval()
     call = fn or (lambda m, x: m.embed(x) if hasattr(m, "embed") else m(x))
@@ -391,7 +434,7 @@ def embed(model: nn.Module, images, batch_size: int = 1000,
     return torch.cat(out) if out else torch.empty(0)
 
 
-def backbone_features(model: nn.Module, images, batch_size: int = 1000,
+def backbone_features(model: nn.Module, images, batch_size: int | None = None,
                       normalize: bool = False) -> torch.Tensor:
     """Features ``(n, d)`` of ``model.backbone`` (for the CNNBH network: the 1,024-D "Pool3"),
     in eval mode, on the CPU; ``normalize=True`` scales each row to unit L2 norm (as the
@@ -407,7 +450,8 @@ def backbone_features(model: nn.Module, images, batch_size: int = 1000,
     return F.normalize(feats, dim=1) if normalize else feats
 
 
-def encode(model: nn.Module, images, batch_size: int = 1000, threshold: float = 0.0) -> np.ndarray:
+def encode(model: nn.Module, images, batch_size: int | None = None,
+           threshold: float = 0.0) -> np.ndarray:
     """Binary codes ``(n, k)`` int8 in ``{-1, +1}``: ``sign(embed(x) - threshold)``, ``sign(0)=+1``.
 
     ``threshold=0.5`` for sigmoid-relaxed outputs in ``(0, 1)``.
@@ -490,8 +534,8 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
                 name: str, seed: int = 0, device=None, extra_params=(),
                 progress: bool | None = None, loader: Iterable | None = None,
                 download: bool = True) -> History:
-    """Train ``model`` on ``data``'s training images with ``recipe`` (mixed precision on a GPU
-    when ``recipe.extra["amp"]`` is set).
+    """Train ``model`` on ``data``'s training images with ``recipe`` (mixed precision where
+    the hardware has it, see :func:`fit`; ``recipe.extra["amp"] = False`` turns it off).
 
     Checkpoints go to ``checkpoints/<name>.pt`` (a temporary folder under ``smoke``);
     a finished checkpoint is loaded instead of training again, and an interrupted
@@ -527,7 +571,7 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
 
         fetch(name, ckpt, profile=data.profile)  # verified, else absent (train) or an error
     return fit(model, loss_fn, loader, recipe.epochs, opt, sched, device=device,
-               checkpoint=ckpt, progress=progress, desc=name, amp=recipe.extra.get("amp", False))
+               checkpoint=ckpt, progress=progress, desc=name, amp=recipe.extra.get("amp"))
 
 
 def state_digest(module: nn.Module) -> str:

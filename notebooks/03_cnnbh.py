@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -59,7 +59,6 @@ from hashlib_edu import (
     Recipe,
     count_parameters,
     embed,
-    encode,
     euclidean_precision_at_n,
     fit,
     load_protocol,
@@ -68,6 +67,7 @@ from hashlib_edu import (
     save_model_results,
     seed_everything,
     select_device,
+    sign,
     training_plan,
     use_profile,
     use_training,
@@ -447,7 +447,7 @@ fig, axes = plt.subplots(1, 3, figsize=(15, 4))
 plot_metric_vs_bits({"CNNBH": {b: results[b]["p_at_h2"] for b in BITS}},
                     ylabel="precision within Hamming radius 2", ax=axes[0],
                     title="(a) precision, Hamming radius 2")
-q48, db48 = encode(model, data.images("query")), encode(model, data.images("database"))
+q48, db48 = sign(h_q), sign(h_db)  # the codes: signs of the knob activations of Table 3
 prec, rec = precision_recall_curve(q48, db48, ql, dl)
 plot_pr_curves({f"CNNBH {k} bits": (prec, rec)}, ax=axes[1], title=f"(b) PR curve, {k} bits")
 ns = np.unique(np.linspace(1, min(2000, len(db48)), 40).astype(int))

@@ -72,8 +72,8 @@ from hashlib_edu import (
     concatenate_codes,
     count_parameters,
     embed,
-    encode,
     evaluate_codes,
+    load_codes,
     load_protocol,
     load_results,
     precision_recall_curve,
@@ -344,8 +344,14 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-codes_1k = {label: (encode(m, data.images("query")), encode(m, data.images("database")))
-            for label, m in sweep_models.items()}
+def saved_codes(record: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(query codes, database codes) that save_model_results stored for a model: reading
+    them back is much faster than encoding the 60,000 images again."""
+    codes = load_codes(record["codes_path"])
+    return codes["query_codes"], codes["db_codes"]
+
+
+codes_1k = {label: saved_codes(record) for label, record in sweep.items()}
 curves = {label: precision_recall_curve(q, d, ql, dl) for label, (q, d) in codes_1k.items()}
 plot_pr_curves(curves, title=f"DSH variants, {BITS} bits, cifar10-1k (cf. supplementary Fig. 2)",
                save="dsh_pr_regularizer_vs_sigmoid.png")
@@ -372,7 +378,7 @@ t2_rows = [{"bits": BITS, "model": "scratch", "P@H≤2 (ours)": sweep["α=0.01"]
             "P@H≤2 (paper)": PAPER_T2["scratch", BITS],
             "mAP (ours)": sweep["α=0.01"]["map_tie_aware"],
             "train min": sweep["α=0.01"]["train_seconds"] / 60}]
-t2_models = {}
+t2_records = {}
 # Measured here (quick, 2 CPU cores): 1.6 min of training for the 3 scratch models, 0.5 min for
 # the 3 finetuned ones.
 print(training_plan(len(LONG_BITS), SWEEP_EPOCHS, backbone="dshnet", device=DEVICE))
@@ -391,7 +397,7 @@ for k in LONG_BITS:
             r = save_model_results(model, "dshnet_ft", k, data, history, recipe=ft_recipe,
                                    seed=SEED, loss=repr(loss_fn), network="DSHNet + BN",
                                    finetuned_from=f"dshnet_alpha0.01-{BITS}")
-        t2_models[kind, k] = model
+        t2_records[kind, k] = r
         t2_rows.append({"bits": k, "model": kind, "P@H≤2 (ours)": r["p_at_h2"],
                         "P@H≤2 (paper)": PAPER_T2[kind, k], "mAP (ours)": r["map_tie_aware"],
                         "train min": r["train_seconds"] / 60})
@@ -403,9 +409,7 @@ fig, axes = plt.subplots(1, 3, figsize=(15, 4))
 for ax, k in zip(axes, LONG_BITS, strict=True):
     pr = {}
     for kind in ("scratch", "finetuned"):
-        mdl = t2_models[kind, k]
-        pr[kind] = precision_recall_curve(encode(mdl, data.images("query")),
-                                          encode(mdl, data.images("database")), ql, dl)
+        pr[kind] = precision_recall_curve(*saved_codes(t2_records[kind, k]), ql, dl)
     plot_pr_curves(pr, ax=ax, title=f"{k} bits")
 fig.suptitle("Finetuned from the 12-bit model vs trained from scratch (cf. supplementary Fig. 3)")
 fig.tight_layout()
@@ -443,10 +447,10 @@ for seed in (1, 2, 3):
     loss_fn = DSHLoss(BITS, alpha=0.01)
     model, history = train_dsh(data, BITS, loss_fn, sweep_recipe, method=f"dshnet_seed{seed}",
                                seed=seed, device=DEVICE)
-    save_model_results(model, f"dshnet_seed{seed}", BITS, data, history, recipe=sweep_recipe,
-                       seed=seed, loss=repr(loss_fn), network="DSHNet + BN")
-    members[f"M{seed + 1}"] = (encode(model, data.images("query")),
-                               encode(model, data.images("database")))
+    r = save_model_results(model, f"dshnet_seed{seed}", BITS, data, history,
+                           recipe=sweep_recipe, seed=seed, loss=repr(loss_fn),
+                           network="DSHNet + BN")
+    members[f"M{seed + 1}"] = saved_codes(r)
 t3_rows = []
 for size in range(1, 5):
     for combo in itertools.combinations(sorted(members), size):
@@ -574,8 +578,7 @@ table4.round(4)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-hq = encode(headline_model, dsh_data.images("query"))
-hdb = encode(headline_model, dsh_data.images("database"))
+hq, hdb = saved_codes(headline)
 hql, hdl = dsh_data.part_labels("query"), dsh_data.part_labels("database")
 rng = np.random.default_rng(SEED)
 for i, qi in enumerate(rng.choice(len(hq), size=5, replace=False)):

@@ -81,6 +81,7 @@ from hashlib_edu import (
     encode,
     hadamard_targets,
     hamming_distance,
+    load_codes,
     load_protocol,
     load_results,
     min_hamming_distance,
@@ -829,7 +830,7 @@ pd.DataFrame([{"bits": b, "K/2": b // 2,
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-db_codes = encode(models[k], data.images("database"))
+db_codes = load_codes(results[k]["codes_path"])["db_codes"]  # as save_model_results stored them
 db_labels = data.part_labels("database")
 intra, inter = intra_inter_distances(db_codes, db_labels, max_items=2000, seed=SEED)
 sub = np.random.default_rng(SEED).permutation(len(db_codes))[:2000]

@@ -259,6 +259,36 @@ def test_fit_resume_after_interruption_mid_run(synthetic, tmp_path):
     _assert_same_state(_state(model), want)
 
 
+def test_fit_trains_channels_last_and_hands_back_the_default_layout(synthetic, tmp_path):
+    """fit runs convolutions channels-last (faster on a CPU) but returns the model in the
+    default layout, even when interrupted, and its checkpoint loads into a fresh model that
+    encodes identically."""
+    model, loader, opt, sched = _setup(synthetic, seed=3, total_epochs=2)
+    layouts = []
+
+    def record(epoch, m):
+        layouts.append(m.features[0].weight.is_contiguous(memory_format=torch.channels_last))
+
+    ckpt = tmp_path / "run.pt"
+    fit(model, nn.CrossEntropyLoss(), loader, 2, opt, sched, checkpoint=ckpt,
+        on_epoch_end=record, progress=False)
+    assert layouts == [True, True]
+    assert all(p.is_contiguous() for p in model.parameters())
+    fresh = TinyNet()
+    fresh.load_state_dict(torch.load(ckpt, weights_only=False)["model"])
+    x = torch.as_tensor(synthetic.images[:16])
+    np.testing.assert_array_equal(encode(model, x), encode(fresh, x))
+
+    def crash(epoch, m):
+        raise KeyboardInterrupt
+
+    model, loader, opt, sched = _setup(synthetic, seed=3, total_epochs=2)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, nn.CrossEntropyLoss(), loader, 2, opt, sched, on_epoch_end=crash,
+            progress=False)
+    assert all(p.is_contiguous() for p in model.parameters())
+
+
 def test_fit_bad_input(synthetic):
     model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=1)
     with pytest.raises(ValueError, match="epochs"):
