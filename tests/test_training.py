@@ -18,6 +18,7 @@ from hashlib_edu.training import (
     embed,
     encode,
     fit,
+    mixed_precision_dtype,
     normalize,
     prepare,
     progress_enabled,
@@ -287,6 +288,60 @@ def test_fit_trains_channels_last_and_hands_back_the_default_layout(synthetic, t
         fit(model, nn.CrossEntropyLoss(), loader, 2, opt, sched, on_epoch_end=crash,
             progress=False)
     assert all(p.is_contiguous() for p in model.parameters())
+
+
+def test_fit_without_its_speedups_is_the_plain_loop(synthetic):
+    """amp=False, channels_last=False: fit gives exactly the weights of the textbook loop,
+    also with dropout on feature maps (whose masks depend on the memory layout)."""
+    def setup():
+        model, loader, opt, sched = _setup(synthetic, seed=4, total_epochs=1)
+        model.features.insert(3, nn.Dropout(0.3))  # dropout on (n, c, h, w) maps
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=len(loader))
+        return model, loader, opt, sched
+
+    by_hand, loader, opt, sched = setup()
+    loader.set_epoch(0)
+    torch.manual_seed(4)
+    by_hand.train()
+    for x, y in loader:
+        loss = nn.functional.cross_entropy(by_hand(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    by_fit, loader, opt, sched = setup()
+    torch.manual_seed(4)
+    fit(by_fit, nn.CrossEntropyLoss(), loader, 1, opt, sched, progress=False, amp=False,
+        channels_last=False)
+    for a, b in zip(by_hand.state_dict().values(), by_fit.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_mixed_precision_dtype_follows_the_hardware(monkeypatch):
+    assert mixed_precision_dtype("cuda:0") == torch.float16
+    for amx, avx512_bf16, want in ((True, False, torch.bfloat16), (False, True, torch.bfloat16),
+                                   (False, False, None)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
+        assert mixed_precision_dtype("cpu") == want
+
+
+def test_fit_records_its_precision_and_can_be_told_float32(synthetic, monkeypatch):
+    """Mixed precision is on by default where the hardware has it; HASHLIB_EDU_AMP=0 or
+    amp=False trains in float32; history.precision says which."""
+    expected = mixed_precision_dtype("cpu")
+    expected = "float32" if expected is None else str(expected).removeprefix("torch.")
+    model, loader, opt, sched = _setup(synthetic, seed=2, total_epochs=1)
+    assert fit(model, nn.CrossEntropyLoss(), loader, 1, opt, sched,
+               progress=False).precision == expected
+    model, loader, opt, sched = _setup(synthetic, seed=2, total_epochs=1)
+    assert fit(model, nn.CrossEntropyLoss(), loader, 1, opt, sched, amp=False,
+               progress=False).precision == "float32"
+    monkeypatch.setenv("HASHLIB_EDU_AMP", "0")
+    model, loader, opt, sched = _setup(synthetic, seed=2, total_epochs=1)
+    assert fit(model, nn.CrossEntropyLoss(), loader, 1, opt, sched,
+               progress=False).precision == "float32"
 
 
 def test_fit_bad_input(synthetic):
