@@ -5,7 +5,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -238,8 +238,8 @@ print("rank of the one-hot label matrix:", np.linalg.matrix_rank(Y_demo),
 # labels, $\min_H \lVert H H^\top - k S \rVert_F^2$, greedily one bit at a time (a spectral start,
 # then a smooth $\tanh$ surrogate of the sign optimized by gradient ascent). The package's `KSH`
 # follows the paper except for the optimizer (Armijo gradient ascent instead of Nesterov's
-# method); at 48 bits on the 5,000 labelled training images a fit takes a few seconds on one core,
-# so we include it.
+# method); at 48 bits on the 5,000 labelled training images a fit takes under ten seconds on one
+# core, so we include it.
 #
 # ## 4. Three kinds of features
 #
@@ -274,8 +274,8 @@ start = time.perf_counter()
 gist = gist_like_features(images)
 feature_seconds["gist"] = time.perf_counter() - start
 
-# Measured here (quick, 2 CPU cores): the classifier took 4.3 min of training; the whole notebook
-# ran in 7.7 min, 4.3 of them training the classifier.
+# Measured here (quick, 2 CPU cores): the classifier took 1.9 min of training; the whole notebook
+# ran in 6.0 min from a fresh clone, 1.9 of them training the classifier.
 print(training_plan(1, CNNBH_EPOCHS[PROFILE], device=DEVICE), "(notebook 03's 48-bit model)")
 cnn_model, cnn_history = train_cnnbh(data, CNN_BITS, cnnbh_recipe(CNNBH_EPOCHS[PROFILE]),
                                      seed=SEED, device=DEVICE)
@@ -609,8 +609,8 @@ print(f"  classification accuracy of the feature network: DSH's 74.54% (test set
 #   a 320-D variant). LSH only reproduces the angles of its input, so any change of descriptor
 #   changes its row. On CNN features, DSH hashes 500-D *fully connected* activations of a network
 #   with 74.54 % test accuracy; we hash the 1,024-D *Pool3* maps of the CNNBH classifier, before
-#   any fully connected layer, from a network of different accuracy (printed above). Both are
-#   L2-normalized.
+#   any fully connected layer, from a network of similar but not equal accuracy (printed above).
+#   Both are L2-normalized.
 # * **Centring.** CNNBH draws "zero-mean Gaussian" hyperplanes but does not say whether the
 #   features were centred. Pixels and Gabor energies are non-negative: all images lie in one
 #   orthant, and hyperplanes through the origin cut that cone rarely, so many bits are nearly
@@ -631,11 +631,11 @@ print(f"  classification accuracy of the feature network: DSH's 74.54% (test set
 #
 # * **Features and hash function work together.** At 48 bits in the table, moving a *learned*
 #   hash function from GIST-like to CNN features lifts the tie-aware mAP by about 0.3 (PCA-ITQ
-#   0.157 → 0.456, CCA-ITQ 0.264 → 0.592, KSH 0.301 → 0.610), far more than learning a rotation
+#   0.157 → 0.464, CCA-ITQ 0.263 → 0.590, KSH 0.301 → 0.619), far more than learning a rotation
 #   instead of random hyperplanes does on hand-crafted inputs (LSH → PCA-ITQ: +0.017 on
-#   GIST-like, +0.009 on pixels). But the features alone are not enough: LSH gains only +0.117
-#   from the same change of features (0.140 → 0.257), less than PCA-ITQ's rotation adds to LSH
-#   on the CNN features (+0.199, 0.257 → 0.456). Good features pay off when the hash function can find
+#   GIST-like, +0.009 on pixels). But the features alone are not enough: LSH gains only +0.120
+#   from the same change of features (0.140 → 0.260), less than PCA-ITQ's rotation adds to LSH
+#   on the CNN features (+0.204, 0.260 → 0.464). Good features pay off when the hash function can find
 #   their structure, and on poor features no hash function helps much. DSH's Table 4 (paper
 #   numbers) shows the same pattern: its CNN features lift CCA-ITQ and KSH far more than LSH.
 #   This is the motivation for learning features and codes together (notebooks 03–06).
