@@ -233,8 +233,8 @@ print(f"parameters at k = {BITS}: {count_parameters(net):,} "
 PAPER_M1 = {"map": 0.6157, "p_at_h2": 0.5671}  # supplementary Table 3, CIFAR-10, M1 (12 bits)
 recipe = dsh_recipe(EPOCHS)
 print(recipe)
-# Measured here (quick, 2 CPU cores): 13.5 min of training. The whole notebook ran in 29.2 min
-# from a fresh clone (nothing trained before), 15.7 min of it after this cell.
+# Measured here (quick, 2 CPU cores): 7.2 min of training. The whole notebook ran in 13.9 min
+# from a fresh clone (nothing trained before), 6.3 min of it after this cell.
 print(training_plan(1, EPOCHS, backbone="dshnet", protocol="cifar10-dsh", device=DEVICE))
 headline_model, headline_history = train_dsh(dsh_data, BITS, DSHLoss(BITS, alpha=0.01), recipe,
                                              method="dsh", seed=SEED, device=DEVICE)
@@ -257,8 +257,8 @@ print(f"{PROFILE}: our 12-bit mAP {headline['map_tie_aware']:.4f} (tie-aware) {v
 
 # %% [markdown]
 # This notebook aims for the paper's single-model 0.6157 within about 15 CPU minutes of
-# training; the line above says whether a run makes it (the run shown: a tie-aware 0.6804
-# after 13.5 min, P@H≤2 0.6764; with ties kept in database order the mAP would read 0.6635).
+# training; the line above says whether a run makes it (the run shown: a tie-aware 0.6780
+# after 7.2 min, P@H≤2 0.6766; with ties kept in database order the mAP would read 0.6585).
 # Here and below, "mAP" is the tie-aware mAP@all (notebook 01): the database is sorted by
 # class, so ranking codes at equal Hamming distance in database order would bias it.
 # If a run falls short, the levers are the epochs
@@ -270,7 +270,7 @@ print(f"{PROFILE}: our 12-bit mAP {headline['map_tie_aware']:.4f} (tie-aware) {v
 # Eight 12-bit models: the regularizer with $\alpha \in \{0, 0.001, 0.01, 0.1\}$ and the
 # sigmoid relaxation with $m \in \{1, 2, 3, 6\}$. To fit a 90-minute lab's CPU budget these (and
 # every model below) train on **`cifar10-1k`** — 5,000 training images, 1,000 queries, 59,000
-# database images — for only `SWEEP_EPOCHS` epochs (10 under `quick`, about half a minute each on a
+# database images — for only `SWEEP_EPOCHS` epochs (10 under `quick`, about 15 seconds each on a
 # 2-core CPU), so compare them with each other, not with the headline. Like the paper, we
 # report these tables on the test queries and choose no setting from them: the paper's
 # $\alpha = 0.01$ and $m = 2k$ stay the headline's.
@@ -288,7 +288,7 @@ SETTINGS = {  # label: (results name, loss)
 }
 ql, dl = data.part_labels("query"), data.part_labels("database")
 sweep_models, sweep, outputs = {}, {}, {}
-# Measured here (quick, 2 CPU cores): the 8 models took 3.9 min of training.
+# Measured here (quick, 2 CPU cores): the 8 models took 1.9 min of training.
 print(training_plan(len(SETTINGS), SWEEP_EPOCHS, backbone="dshnet", device=DEVICE))
 for label, (name, loss_fn) in SETTINGS.items():
     model, history = train_dsh(data, BITS, loss_fn, sweep_recipe, method=name, seed=SEED,
@@ -335,10 +335,10 @@ plt.show()
 # outputs spread widely: the margin $m = 2k$ asks dissimilar codes to be far apart, and only the
 # regularizer pulls them back towards $\pm 1$. The sigmoid models fail the other way as $m$
 # grows: with $m \ge 2$ almost every $u$ saturates at 0 or 1 — binary already — yet in Table 1
-# none of them reaches the $\alpha = 0.01$ model (mAP 0.177–0.211 against 0.217, P@H≤2 at most
-# 0.233 against 0.275). A saturated sigmoid has almost no gradient, so a likely reason is
-# that such bits stop being corrected once set. Being near-binary is not enough; the bits must
-# also be the right ones.
+# none of them reaches the $\alpha = 0.01$ model (mAP 0.175–0.205 against 0.216, P@H≤2 at most
+# 0.223 against 0.274; the unsaturated $m = 1$ comes closest, mAP 0.215 and P@H≤2 0.246).
+# A saturated sigmoid has almost no gradient, so a likely reason is that such bits stop being
+# corrected once set. Being near-binary is not enough; the bits must also be the right ones.
 #
 # **Figure 2: PR curves of all eight** (one point per Hamming radius, micro-averaged).
 
@@ -379,7 +379,7 @@ t2_rows = [{"bits": BITS, "model": "scratch", "P@H≤2 (ours)": sweep["α=0.01"]
             "mAP (ours)": sweep["α=0.01"]["map_tie_aware"],
             "train min": sweep["α=0.01"]["train_seconds"] / 60}]
 t2_records = {}
-# Measured here (quick, 2 CPU cores): 1.6 min of training for the 3 scratch models, 0.5 min for
+# Measured here (quick, 2 CPU cores): 0.7 min of training for the 3 scratch models, 0.2 min for
 # the 3 finetuned ones.
 print(training_plan(len(LONG_BITS), SWEEP_EPOCHS, backbone="dshnet", device=DEVICE))
 print(training_plan(len(LONG_BITS), ft_recipe.epochs, backbone="dshnet", device=DEVICE))
@@ -417,12 +417,12 @@ save_figure(fig, "dsh_finetune_vs_scratch.png")
 plt.show()
 
 # %% [markdown]
-# **What Table 2 shows (the run shown).** At 36 and 48 bits the finetuned models are level with
-# the ones trained from scratch in mAP (0.221 vs 0.219, 0.230 vs 0.227) and clearly ahead in
-# P@H≤2 (0.298 vs 0.238, 0.322 vs 0.124), after a third of the epochs on top of the 12-bit
-# model; at 24 bits the scratch model is ahead (mAP 0.214 vs 0.210, P@H≤2 0.324 vs 0.269). The
-# paper finds the two about level. Note the 48-bit scratch model: the best mAP of the scratch
-# rows, yet the lowest P@H≤2 — radius 2 is a small ball for 48 bits (Table 3 shows why).
+# **What Table 2 shows (the run shown).** At 36 and 48 bits the finetuned models are slightly
+# ahead of the ones trained from scratch in mAP (0.228 vs 0.218, 0.231 vs 0.226) and clearly
+# ahead in P@H≤2 (0.309 vs 0.215, 0.330 vs 0.128), after a third of the epochs on top of the
+# 12-bit model; at 24 bits the scratch model is ahead (mAP 0.216 vs 0.209, P@H≤2 0.344 vs
+# 0.268). The paper finds the two about level. Note the 48-bit scratch model: the best mAP of the
+# scratch rows, yet the lowest P@H≤2 — radius 2 is a small ball for 48 bits (Table 3 shows why).
 #
 # ## Table 3: ensembles of 12-bit models
 #
@@ -441,7 +441,7 @@ PAPER_T3 = {  # supplementary Table 3, CIFAR-10: (mAP, P@H≤2)
     "M1+M2+M3": (0.6996, 0.6181), "M1+M2+M4": (0.6937, 0.6154), "M1+M3+M4": (0.7022, 0.6292),
     "M2+M3+M4": (0.7013, 0.6197), "M1+M2+M3+M4": (0.7106, 0.5486)}
 members = {"M1": codes_1k["α=0.01"]}
-# Measured here (quick, 2 CPU cores): the 3 models took 1.5 min of training.
+# Measured here (quick, 2 CPU cores): the 3 models took 0.7 min of training.
 print(training_plan(3, SWEEP_EPOCHS, backbone="dshnet", device=DEVICE))
 for seed in (1, 2, 3):
     loss_fn = DSHLoss(BITS, alpha=0.01)
@@ -557,18 +557,18 @@ table4.round(4)
 # vs 0.5443, KSH 0.6498 vs 0.5949, paper numbers).
 #
 # **Our Table 4 reverses the paper's finding, for all three methods.** On the features of our
-# DSH model M1, LSH reaches 0.229, CCA-ITQ 0.360 and KSH 0.344, *below* the same methods on the
-# classifier features (0.257, 0.593 and 0.610). The comparison is not the paper's, though. Our
+# DSH model M1, LSH reaches 0.237, CCA-ITQ 0.359 and KSH 0.346, *below* the same methods on the
+# classifier features (0.260, 0.590 and 0.619). The comparison is not the paper's, though. Our
 # "CNN-cls" features come from a **different network** — the CNNBH classifier of notebook 03,
-# trained 60 epochs with a modern recipe, whose accuracy notebook 02 prints (73.8 % on the
+# trained 60 epochs with a modern recipe, whose accuracy notebook 02 prints (74.3 % on the
 # queries, close to the 74.54 % that DSH reports for its classification network) — not from
 # DSH's network trained as a classifier, as in the paper. And our "CNN-ours" model is the
 # 12-bit sweep model M1, trained for only `SWEEP_EPOCHS` = 10 epochs on 5,000 images (Table 1:
-# mAP 0.217), where the paper's learned from 50,000. So CNN-cls against CNN-ours here compares
+# mAP 0.216), where the paper's learned from 50,000. So CNN-cls against CNN-ours here compares
 # networks and training budgets as much as objectives: read it as "a well-trained classifier's
 # features beat a briefly trained DSH model's", not as a verdict on the paper. Supervised
-# hashing on DSH's features does beat the 48-bit DSH codes themselves (CCA-ITQ 0.360 and KSH
-# 0.344 against 0.227, the last row).
+# hashing on DSH's features does beat the 48-bit DSH codes themselves (CCA-ITQ 0.359 and KSH
+# 0.346 against 0.226, the last row).
 #
 # ## Retrieval examples
 #
@@ -605,8 +605,9 @@ for i, qi in enumerate(rng.choice(len(hq), size=5, replace=False)):
 # * **Ensembles** raise mAP with every added model; P@H≤2 falls once the code is long, because
 #   Hamming balls of radius 2 get empty — a property of the metric, not of the codes.
 # * Our sweep models see 5,000 training images for 10 epochs (the paper's: 50,000 images and a
-#   far longer schedule), so the absolute numbers in Tables 1–3 are much lower than the paper's, and Table 4 compares features of other networks
-#   than the paper's; the comparisons inside each table are the lesson.
+#   far longer schedule), so the absolute numbers in Tables 1–3 are much lower than the paper's,
+#   and Table 4 compares features of other networks than the paper's; the comparisons inside
+#   each table are the lesson.
 #
 # ## Exercises
 #
