@@ -597,7 +597,7 @@ MODERN_CONV_DROPOUT = 0.0
 
 
 def sgd_onecycle_recipe(epochs: int, lr: float = 0.1, **extra) -> Recipe:
-    """The course's SGD recipe for the small backbone (CNNBH's classifier, OrthoHash, DPAH):
+    """The course's SGD recipe for the small backbone (OrthoHash, DPAH; CNNBH's SGD candidate):
     SGD with momentum 0.9 and weight decay 1e-3, a one-cycle learning rate up to ``lr``, batch
     128, BatchNorm, pad-and-crop + flip; ``extra`` adds to (or replaces) the recipe's
     ``extra`` settings, e.g. ``label_smoothing=0.1``."""

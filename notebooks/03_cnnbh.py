@@ -81,6 +81,7 @@ from hashlib_edu.methods.cnnbh import (
     CNNBHNet,
     cnnbh_plain_recipe,
     cnnbh_recipe,
+    cnnbh_sgd_recipe,
     train_cnnbh,
 )
 from hashlib_edu.plots import (
@@ -212,56 +213,110 @@ print(f"after one epoch ({len(loader)} batches): the plain loop and fit give the
 # **What we changed from the paper, and why.** The paper trains 900 epochs with SGD at a step
 # schedule (cuda-convnet2, no augmentation). A CPU cannot afford that, so the `quick` profile
 # uses a modern recipe that gets further in 60 epochs: BatchNorm after every convolution,
-# random pad-and-crop and flips, label smoothing 0.1, SGD (momentum 0.9, weight decay 1e-3)
-# with a one-cycle learning rate up to 0.1, and no dropout after the three pooling layers
-# instead of 0.5 (with augmentation on top, 0.5 — and also 0.2 — left the models of an
-# AdamW-based variant of this recipe underfitting their own training set; see the exercises).
-# None of these changes the *method* — a classifier whose knob signs are the codes, with the paper's final
-# knob dropout. Further below we also train the paper's plain recipe for the same number of
-# epochs.
+# random pad-and-crop and flips, label smoothing 0.1, a one-cycle learning rate, and no dropout
+# after the three pooling layers instead of 0.5 (with augmentation on top, 0.5 — and also 0.2 —
+# left the models of an AdamW-based variant of this recipe underfitting their own training set;
+# see the exercises). The optimizer is chosen below, on a validation split: SGD (momentum 0.9,
+# weight decay 1e-3, learning rate up to 0.1), the recipe we start from, or AdamW (weight decay
+# 5e-4, learning rate up to 3e-3). None of these changes the *method* — a classifier whose knob
+# signs are the codes, with the paper's final knob dropout. Further below we also train the
+# paper's plain recipe for the same number of epochs.
 #
 # **How the recipe is chosen: on a validation split.** Choosing a recipe by the mAP of the
 # protocol's test queries would tune on the test set and flatter the number we report. So the
 # cell below compares four recipes on a **validation split**: `validation_protocol(data)`
 # holds out 10% of the 5,000 training images (class balanced) as validation queries, and each
 # candidate trains on the other 4,500, which are also the database it searches. The candidates
-# are our recipe, the same without label smoothing, an AdamW one-cycle variant, and the paper's
-# plain recipe, at 48 bits for `SWEEP_EPOCHS` epochs (a shorter budget than the headline's,
-# so compare them with each other only). The protocol's 1,000 queries are never used to choose.
+# are the SGD recipe we start from (`cnnbh_sgd_recipe`), the same without label smoothing, the
+# same with AdamW instead of SGD (`cnnbh_recipe`), and the paper's plain recipe, at 48 bits for
+# `SWEEP_EPOCHS` epochs (a shorter budget than the headline's, so compare them with each other
+# only). The protocol's 1,000 queries are never used to choose.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 from dataclasses import replace
 
-modern = cnnbh_recipe(SWEEP_EPOCHS)
-CANDIDATES = {  # results name: (description, recipe)
-    "cnnbh_recipe_ours": ("ours: SGD one-cycle, label smoothing 0.1", modern),
-    "cnnbh_recipe_nols": ("ours without label smoothing",
-                          replace(modern, extra={**modern.extra, "label_smoothing": 0.0})),
-    "cnnbh_recipe_adamw": ("AdamW one-cycle (lr 3e-3)",
-                           replace(modern, optimizer="adamw", lr=3e-3, weight_decay=5e-4)),
-    "cnnbh_recipe_plain": ("the paper's plain recipe", cnnbh_plain_recipe(SWEEP_EPOCHS)),
-}
-# Measured here (quick, 2 CPU cores): the 4 candidates took 3.6 min of training.
+from IPython.display import display
+
+
+def candidate_recipes(epochs: int) -> dict[str, tuple[str, Recipe]]:
+    """Results name -> (description, recipe) of the four candidates, for ``epochs`` epochs;
+    the first is the recipe we start from."""
+    sgd = cnnbh_sgd_recipe(epochs)
+    return {
+        "cnnbh_recipe_sgd": ("SGD one-cycle (lr 0.1), label smoothing 0.1", sgd),
+        "cnnbh_recipe_sgd_nols": ("the same without label smoothing",
+                                  replace(sgd, extra={**sgd.extra, "label_smoothing": 0.0})),
+        "cnnbh_recipe_adamw": ("AdamW one-cycle (lr 3e-3), label smoothing 0.1",
+                               cnnbh_recipe(epochs)),
+        "cnnbh_recipe_plain": ("the paper's plain recipe", cnnbh_plain_recipe(epochs)),
+    }
+
+
+def validation_map(name: str, description: str, candidate: Recipe,
+                   seed: int = SEED) -> tuple[float, float]:
+    """Train one candidate at 48 bits on the validation split: (tie-aware mAP, train minutes)."""
+    m, h = train_cnnbh(val_data, 48, candidate, seed=seed, device=DEVICE)
+    r = save_model_results(m, name, 48, val_data, h, recipe=candidate, seed=seed,
+                           candidate=description)
+    return r["map_tie_aware"], r["train_seconds"] / 60
+
+
+CANDIDATES = candidate_recipes(SWEEP_EPOCHS)
+INCUMBENT = "cnnbh_recipe_sgd"  # the recipe we start from; a challenger must beat it
+# Measured here (quick, 2 CPU cores): the 4 candidates took 1.8 min of training.
 print(training_plan(len(CANDIDATES), SWEEP_EPOCHS, device=DEVICE),
       f"({len(val_data.train_idx):,} training images each)")
-recipe_rows = []
+recipe_rows = {}
 for name, (description, candidate) in CANDIDATES.items():
-    m, h = train_cnnbh(val_data, 48, candidate, seed=SEED, device=DEVICE)
-    r = save_model_results(m, name, 48, val_data, h, recipe=candidate, seed=SEED,
-                           candidate=description)
-    recipe_rows.append({"recipe": description, "validation mAP": r["map_tie_aware"],
-                        "train min": r["train_seconds"] / 60})
-recipes = pd.DataFrame(recipe_rows).set_index("recipe")
+    val_map, minutes = validation_map(name, description, candidate)
+    recipe_rows[name] = {"recipe": description, "validation mAP": val_map, "train min": minutes}
+recipes = pd.DataFrame.from_dict(recipe_rows, orient="index")
 best_recipe = recipes["validation mAP"].idxmax()
-print(f"48 bits, {SWEEP_EPOCHS} epochs, validation split: best recipe {best_recipe!r} "
-      f"({recipes.loc[best_recipe, 'validation mAP']:.3f}); the headline uses "
-      f"{CANDIDATES['cnnbh_recipe_ours'][0]!r} ({recipes.iloc[0]['validation mAP']:.3f}).")
-recipes.round(3)
+print(f"48 bits, {SWEEP_EPOCHS} epochs, validation split, seed {SEED}: best "
+      f"{recipes.loc[best_recipe, 'recipe']!r} ({recipes.loc[best_recipe, 'validation mAP']:.3f}); "
+      f"the SGD recipe we start from {recipes.loc[INCUMBENT, 'validation mAP']:.3f}.")
+recipes.set_index("recipe").round(3)
+
+# %% [markdown]
+# One seed is not enough to choose: retraining with another seed moves a model by about as much
+# as the gaps above. The rule (the same as notebook 05's for $\alpha$): a challenger replaces the
+# SGD recipe only if, with two more seeds each, it is **ahead on average by more than 0.01 and on
+# every seed**. The cell below applies it to the best challenger when it is ahead by more than
+# 0.01 with seed 0, and picks the headline recipe from the answer.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-recipe = cnnbh_recipe(EPOCHS)
+SEEDS = [SEED, SEED + 1, SEED + 2]
+challenger = recipes.drop(index=INCUMBENT)["validation mAP"].idxmax()
+gap0 = (recipes.loc[challenger, "validation mAP"]
+        - recipes.loc[INCUMBENT, "validation mAP"])
+chosen = INCUMBENT
+if gap0 > 0.01:
+    # Measured here (quick, 2 CPU cores): the 4 extra models took 1.6 min of training.
+    by_seed = {name: {SEED: recipes.loc[name, "validation mAP"]}
+               for name in (INCUMBENT, challenger)}
+    for name in by_seed:
+        for seed in SEEDS[1:]:
+            by_seed[name][seed] = validation_map(f"{name}_seed{seed}", *CANDIDATES[name],
+                                                 seed=seed)[0]
+    seeds_table = pd.DataFrame(by_seed)
+    seeds_table.index.name = "seed"
+    gaps = seeds_table[challenger] - seeds_table[INCUMBENT]
+    if gaps.mean() > 0.01 and bool((gaps > 0).all()):
+        chosen = challenger
+    print(f"{CANDIDATES[challenger][0]!r} minus {CANDIDATES[INCUMBENT][0]!r}, per seed: "
+          + ", ".join(f"{g:+.4f}" for g in gaps) + f" (mean {gaps.mean():+.4f})")
+    display(seeds_table.rename(columns=lambda n: CANDIDATES[n][0]).round(4))
+else:
+    print(f"the best challenger, {CANDIDATES[challenger][0]!r}, is {gap0:+.4f} from "
+          f"{CANDIDATES[INCUMBENT][0]!r}: "
+          "within 0.01, no further seeds needed")
+print(f"headline recipe: {CANDIDATES[chosen][0]!r}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+recipe = candidate_recipes(EPOCHS)[chosen][1]  # the validation split's choice, full budget
 print(recipe)
 PAPER_MAP = {12: 0.532, 24: 0.564, 32: 0.610, 48: 0.617}  # paper Table 1, CIFAR-10 row
 
@@ -274,12 +329,15 @@ def evaluate(model, method: str, bits: int, history, recipe: Recipe = recipe,
 
 
 # %% [markdown]
-# On the validation split the AdamW variant is 0.0097 ahead of our recipe (0.463 vs 0.453).
-# That is within the 0.01 the course counts as a tie for one seed and a short schedule
-# (notebook 06 uses the same rule), so the validation split gives no reason to switch, and
-# the headline keeps our SGD recipe. Label smoothing adds 0.007. The paper's plain recipe is
-# far behind after 15 epochs (0.215): without BatchNorm, augmentation and the one-cycle schedule it learns much more
-# slowly.
+# On the validation split, in the run shown, AdamW is ahead of the SGD recipe with every seed
+# (+0.018, +0.023 and +0.004; mean +0.015), so by the rule the headline switches to AdamW: that
+# is the package's `cnnbh_recipe`, which notebook 02's feature network and notebook 07 use too.
+# The seed table shows how much the seed alone moves a model: the SGD recipe spans 0.446–0.476
+# over the three seeds. Label smoothing adds 0.006 to the SGD recipe (0.446 against
+# 0.440). The paper's plain recipe is far behind after 15 epochs (0.215): without BatchNorm,
+# augmentation and the one-cycle schedule it learns much more slowly. One caveat stays: the
+# comparison ran for 15 epochs, the headline runs 60, and which optimizer is ahead can change
+# with the budget (exercise 7 checks it at the full budget, still on the validation split).
 #
 # ## Table 1: mAP of Hamming ranking at 12–48 bits
 #
@@ -291,8 +349,9 @@ def evaluate(model, method: str, bits: int, history, recipe: Recipe = recipe,
 # %%
 # NBVAL_IGNORE_OUTPUT
 models, results = {}, {}
-# Measured here (quick, 2 CPU cores): 12, 24 and 32 bits took 5.1, 4.0 and 4.5 min of training;
-# the 48-bit model (4.3 min) was already trained by notebook 02. This notebook ran in 28 min.
+# Measured here (quick, 2 CPU cores): 12, 24, 32 and 48 bits took 1.8, 1.9, 1.8 and 2.1 min of
+# training; after notebook 02, which trains the 48-bit model, it loads in seconds. From a fresh
+# clone this notebook ran in 16.1 min.
 print(training_plan(len(BITS), EPOCHS, device=DEVICE))
 for bits in BITS:
     models[bits], history = train_cnnbh(data, bits, recipe, seed=SEED, device=DEVICE)
@@ -337,7 +396,7 @@ for b in BITS:
 # NBVAL_IGNORE_OUTPUT
 PLAIN_BITS = BITS[-1]
 plain_recipe = cnnbh_plain_recipe(EPOCHS)
-# Measured here (quick): 2.7 min of training.
+# Measured here (quick, 2 CPU cores): 1.8 min of training.
 print(training_plan(1, EPOCHS, device=DEVICE))
 plain_model, plain_history = train_cnnbh(data, PLAIN_BITS, plain_recipe, seed=SEED, device=DEVICE)
 plain = evaluate(plain_model, "cnnbh_plain", PLAIN_BITS, plain_history,
@@ -363,7 +422,7 @@ pd.DataFrame([
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-sweep_recipe = cnnbh_recipe(SWEEP_EPOCHS)
+sweep_recipe = candidate_recipes(SWEEP_EPOCHS)[chosen][1]  # the recipe chosen above
 # Measured here (quick): the 4 models took 3.6 min of training.
 print(training_plan(4, SWEEP_EPOCHS, device=DEVICE))
 rows = []
@@ -509,6 +568,9 @@ plt.show()
 # 6. On a GPU, run this notebook with `PROFILE = "paper"` (900 epochs, the paper's number):
 #    how do the four code lengths move against the paper's Table 1? Then try `cnnbh_recipe`
 #    with `extra["conv_dropout"] = 0.5` (the paper's value) at 60 epochs and compare.
+# 7. Was 15 epochs enough to choose the optimizer? Run `validation_map` for
+#    `cnnbh_sgd_recipe(EPOCHS)` and `cnnbh_recipe(EPOCHS)` (the full budget, still on the
+#    validation split; about 2 CPU minutes each) and apply the same rule.
 
 # %%
 class MyKnobModel(nn.Module):

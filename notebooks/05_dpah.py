@@ -418,7 +418,8 @@ for n_items in (128, 5000):
 # The positions get **no weight decay**: they are not weights but points in code space, and
 # decay would pull every one of them toward the zero code. `hashlib_edu.training.train_with_code_layer`
 # does exactly this (it adds the loss's parameters to the optimizer and saves the positions in
-# the checkpoint) with `dpah_recipe`, the recipe of CNNBH's classifier and of OrthoHash:
+# the checkpoint) with `dpah_recipe`, OrthoHash's recipe (and the SGD recipe notebook 03 starts
+# CNNBH from):
 # SGD with momentum 0.9, weight decay $10^{-3}$, a one-cycle learning rate up to 0.1,
 # pad-and-crop + flip, batch 128, 60 epochs — and, as OrthoHash, BatchNorm on the latent
 # (`latent_bn=True`). The spread start and the temperature $s = 2/\sqrt{K}$ matter under this

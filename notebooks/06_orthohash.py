@@ -312,10 +312,12 @@ plt.show()
 # (backbone learning rate ×0.1) with Adam at $10^{-4}$, weight decay $5\cdot 10^{-4}$, batch
 # 256, 100 epochs, on ImageNet100 / NUS-WIDE / MS-COCO. In `quick` the course trains the
 # **shared small backbone from scratch** on the 5,000 `cifar10-1k` training images with
-# `orthohash_recipe`: the recipe of CNNBH's classifier in notebook 03 (SGD with momentum 0.9,
-# weight decay $10^{-3}$, one-cycle learning rate up to 0.1, batch 128, pad-and-crop + flip,
-# 60 epochs) without its label smoothing — OrthoHash is a classifier in disguise and brings its
-# own margin. Same backbone, optimizer and epochs as CNNBH, so the two compare on one budget.
+# `orthohash_recipe`: the SGD recipe notebook 03 starts CNNBH's classifier from (SGD with
+# momentum 0.9, weight decay $10^{-3}$, one-cycle learning rate up to 0.1, batch 128,
+# pad-and-crop + flip, 60 epochs) without its label smoothing — OrthoHash is a classifier in
+# disguise and brings its own margin. Same backbone and epochs as CNNBH, so the two compare on
+# one budget (CNNBH's validation split preferred AdamW to this SGD recipe; OrthoHash's margin
+# and scale were chosen under SGD, and DPAH keeps the same recipe).
 #
 # **Our settings** (`hashlib_edu.methods.orthohash.orthohash_loss`): OrthoCos + BN with the paper's
 # $s = \sqrt{K}$, but **Hadamard targets and $m = 0.3$** instead of the paper's default

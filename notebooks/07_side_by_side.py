@@ -39,9 +39,10 @@
 # database images) with the course's **shared small backbone** (CNNBH's convolutional stack)
 # trained from scratch on the same CPU-sized budget (about 3 to 7 minutes per 48-bit model
 # here: the training-time table below). The
-# methods with one target per class — CNNBH, DPAH and OrthoHash — train with SGD for 60
-# epochs (`cnnbh_recipe`, `orthohash_recipe`); the pairwise DSH with AdamW for 50 epochs
-# (`code_layer_recipe`), which suited it better:
+# methods with one target per class — CNNBH, DPAH and OrthoHash — train for 60 epochs, DPAH and
+# OrthoHash with SGD (`dpah_recipe`, `orthohash_recipe`), CNNBH with AdamW (`cnnbh_recipe`,
+# which notebook 03's validation split preferred to the same SGD recipe); the pairwise DSH with
+# AdamW for 50 epochs (`code_layer_recipe`), which suited it better:
 #
 # | method | what is learned | notebook |
 # |---|---|---|
@@ -176,7 +177,9 @@ pd.Series({COMPARISON_METHODS[m]: s for m, s in seps.items()},
 # ## What does quality cost? Training time against mAP
 #
 # Training minutes as recorded in each results file on this run's machine (for LSH and ITQ:
-# the CNN feature network's training plus the fit of the hash functions).
+# the CNN feature network's training plus the fit of the hash functions). `precision` says how
+# a deep model was trained: `bfloat16` mixed precision on a CPU with bfloat16 units (about 1.75
+# times faster than `float32` here, same mAP within seed-to-seed noise), `float16` on a GPU.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -186,7 +189,7 @@ pd.DataFrame([{"method": COMPARISON_METHODS[m], "bits": b, "mAP": r["map_tie_awa
                "P@H≤2": r["p_at_h2"], "P@1500": r["p_at_1500"],
                "train min": ((r.get("train_seconds") or 0)
                              + (r.get("feature_train_seconds") or 0)) / 60,
-               "device": r.get("device")}
+               "device": r.get("device"), "precision": r.get("precision") or "float32"}
               for m, by in records.items() for b, r in by.items() if b == FIG_BITS]
              ).set_index("method").round(3)
 

@@ -12,7 +12,12 @@ import pytest
 
 import hashlib_edu.methods.cnnbh as cnnbh_module
 import hashlib_edu.training as training_module
-from hashlib_edu.methods.cnnbh import cnnbh_plain_recipe, cnnbh_recipe, train_cnnbh
+from hashlib_edu.methods.cnnbh import (
+    cnnbh_plain_recipe,
+    cnnbh_recipe,
+    cnnbh_sgd_recipe,
+    train_cnnbh,
+)
 from hashlib_edu.methods.dpah import dpah_loss, dpah_recipe, train_dpah
 from hashlib_edu.methods.dsh import DSHLoss, dsh_recipe, train_dsh
 from hashlib_edu.methods.orthohash import orthohash_loss, orthohash_recipe, train_orthohash
@@ -59,6 +64,9 @@ def data(protocol: str, n_classes: int | None = None) -> types.SimpleNamespace:
 EXPECTED = {
     "cnnbh-48": (
         lambda: train_cnnbh(data("cifar10-1k"), 48, cnnbh_recipe(60)),
+        "cifar10-1k-cnnbh-48-seed0-698dfc2d"),
+    "cnnbh-48-sgd": (
+        lambda: train_cnnbh(data("cifar10-1k"), 48, cnnbh_sgd_recipe(60)),
         "cifar10-1k-cnnbh-48-seed0-25a002c0"),
     "cnnbh-12-plain": (
         lambda: train_cnnbh(data("cifar10-1k"), 12, cnnbh_plain_recipe(60)),
@@ -92,7 +100,7 @@ EXPECTED = {
                                       method="dpah", latent_bn=True),
         "cifar10-dsh-dpah-48-seed0-bc375f7d"),
     "cnnbh-48-dsh-ep30": (
-        lambda: train_cnnbh(data("cifar10-dsh"), 48, cnnbh_recipe(30)),
+        lambda: train_cnnbh(data("cifar10-dsh"), 48, cnnbh_sgd_recipe(30)),
         "cifar10-dsh-cnnbh-48-seed0-0deefade"),
     "dsh-48-dsh": (
         lambda: train_dsh(data("cifar10-dsh"), 48, DSHLoss(48, alpha=0.01), dsh_recipe(26)),

@@ -429,8 +429,8 @@ ORTHOHASH_EPOCHS = {"smoke": 1, "quick": 60, "paper": 100}
 
 
 def orthohash_recipe(epochs: int, lr: float = 0.1) -> Recipe:
-    """OrthoHash's recipe on the shared small backbone: CNNBH's recipe
-    (:func:`hashlib_edu.methods.cnnbh.cnnbh_recipe`: SGD, momentum 0.9, weight decay 1e-3,
+    """OrthoHash's recipe on the shared small backbone: CNNBH's SGD recipe
+    (:func:`hashlib_edu.methods.cnnbh.cnnbh_sgd_recipe`: SGD, momentum 0.9, weight decay 1e-3,
     one-cycle learning rate up to ``lr``, batch 128, BatchNorm, pad-and-crop + flip) without
     label smoothing -- OrthoHash is a classifier in disguise and brings its own margin. DPAH
     trains with it too (:func:`hashlib_edu.methods.dpah.dpah_recipe`).

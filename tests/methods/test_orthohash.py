@@ -192,10 +192,10 @@ def test_orthohash_bad_targets():
 
 
 def test_orthohash_recipe():
-    from hashlib_edu.methods.cnnbh import cnnbh_recipe
+    from hashlib_edu.methods.cnnbh import cnnbh_sgd_recipe
 
-    a, c = orthohash_recipe(60), cnnbh_recipe(60)
-    # CNNBH's optimizer and schedule, without its label smoothing
+    a, c = orthohash_recipe(60), cnnbh_sgd_recipe(60)
+    # CNNBH's SGD recipe, without its label smoothing
     for field in ("lr", "weight_decay", "batch_size", "optimizer", "schedule", "augment"):
         assert getattr(a, field) == getattr(c, field)
     assert "label_smoothing" not in a.extra
