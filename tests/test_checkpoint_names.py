@@ -78,6 +78,10 @@ EXPECTED = {
     "dpah-48": (
         lambda: train_with_code_layer(data("cifar10-1k"), 48, dpah_loss(48, 10), dpah_recipe(60),
                                       method="dpah", latent_bn=True),
+        "cifar10-1k-dpah-48-seed0-315525f8"),
+    "dpah-48-alpha0.5": (
+        lambda: train_with_code_layer(data("cifar10-1k"), 48, dpah_loss(48, 10, alpha=0.5),
+                                      dpah_recipe(60), method="dpah", latent_bn=True),
         "cifar10-1k-dpah-48-seed0-f0a179fe"),
     "orthohash-48": (
         lambda: train_with_code_layer(data("cifar10-1k"), 48, orthohash_loss(48, 10),
@@ -96,7 +100,8 @@ EXPECTED = {
                                       orthohash_recipe(30), method="orthohash", latent_bn=True),
         "cifar10-dsh-orthohash-48-seed0-c0690958"),
     "dpah-48-dsh-ep30": (
-        lambda: train_with_code_layer(data("cifar10-dsh"), 48, dpah_loss(48, 10), dpah_recipe(30),
+        lambda: train_with_code_layer(data("cifar10-dsh"), 48, dpah_loss(48, 10, alpha=0.5),
+                                      dpah_recipe(30),
                                       method="dpah", latent_bn=True),
         "cifar10-dsh-dpah-48-seed0-bc375f7d"),
     "cnnbh-48-dsh-ep30": (

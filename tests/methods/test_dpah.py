@@ -229,7 +229,8 @@ def test_dpah_course_settings_and_overrides():
     loss = dpah_loss(48)
     assert (loss.init, loss.init_magnitude) == (DPAH_SETTINGS["init"], DPAH_SETTINGS["init_magnitude"])
     assert loss.scale == pytest.approx(2 / math.sqrt(48)) == dpah_scale(48)
-    assert loss.alpha == DPAH_SETTINGS["alpha"] == DPAHLoss(48, 10).alpha  # the loss's default
+    assert loss.alpha == DPAH_SETTINGS["alpha"] == 0.0  # chosen on the validation split
+    assert DPAHLoss(48, 10).alpha == 0.5  # the loss's own default
     # s = 2/sqrt(K) turns -s d(b, theta) into sqrt(K) cos(b, theta) - sqrt(K) on binary codes
     b, theta = torch.sign(torch.randn(5, 48)), torch.sign(torch.randn(3, 48))
     d = (48 - b @ theta.T) / 2
