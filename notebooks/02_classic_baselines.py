@@ -275,7 +275,7 @@ gist = gist_like_features(images)
 feature_seconds["gist"] = time.perf_counter() - start
 
 # Measured here (quick, 2 CPU cores): the classifier took 1.9 min of training; the whole notebook
-# ran in 6.0 min from a fresh clone, 1.9 of them training the classifier.
+# ran in 6.1 min from a fresh clone, 1.9 of them training the classifier.
 print(training_plan(1, CNNBH_EPOCHS[PROFILE], device=DEVICE), "(notebook 03's 48-bit model)")
 cnn_model, cnn_history = train_cnnbh(data, CNN_BITS, cnnbh_recipe(CNNBH_EPOCHS[PROFILE]),
                                      seed=SEED, device=DEVICE)
@@ -381,7 +381,8 @@ results.groupby("method", sort=False)["fit s"].sum().round(1)
 #
 # Tie-aware mAP@all of Hamming ranking (equal distances ranked in a random order, in
 # expectation: notebook 01 shows why keeping our class-sorted database order would bias it) and
-# precision within Hamming radius 2 (P@H≤2, a query that retrieves nothing scores 0). The last rows are **paper numbers**, labelled with their source:
+# precision within Hamming radius 2 (P@H≤2, a query that retrieves nothing scores 0). The last
+# rows are **paper numbers**, labelled with their source:
 # "CNNBH T1" is CNNBH's Table 1 (same protocol as ours, the reference 512-D GIST as input);
 # "DSH T4" is DSH's supplementary Table 4, at 48 bits only and on DSH's protocol (10,000
 # queries, 50,000 database), with hand-crafted GIST, the 500-D fully connected features of a
@@ -630,14 +631,15 @@ print(f"  classification accuracy of the feature network: DSH's 74.54% (test set
 # ## What to notice
 #
 # * **Features and hash function work together.** At 48 bits in the table, moving a *learned*
-#   hash function from GIST-like to CNN features lifts the tie-aware mAP by about 0.3 (PCA-ITQ
-#   0.157 → 0.464, CCA-ITQ 0.263 → 0.590, KSH 0.301 → 0.619), far more than learning a rotation
-#   instead of random hyperplanes does on hand-crafted inputs (LSH → PCA-ITQ: +0.017 on
-#   GIST-like, +0.009 on pixels). But the features alone are not enough: LSH gains only +0.120
-#   from the same change of features (0.140 → 0.260), less than PCA-ITQ's rotation adds to LSH
-#   on the CNN features (+0.204, 0.260 → 0.464). Good features pay off when the hash function can find
-#   their structure, and on poor features no hash function helps much. DSH's Table 4 (paper
-#   numbers) shows the same pattern: its CNN features lift CCA-ITQ and KSH far more than LSH.
+#   hash function from GIST-like to CNN features lifts the tie-aware mAP by 0.26 to 0.31
+#   (PCA-ITQ 0.157 → 0.413, CCA-ITQ 0.263 → 0.573, KSH 0.301 → 0.592), far more than learning a
+#   rotation instead of random hyperplanes does on hand-crafted inputs (LSH → PCA-ITQ: +0.017 on
+#   GIST-like, +0.009 on pixels). But the features alone are not enough: LSH gains only +0.125
+#   from the same change of features (0.140 → 0.265), less than PCA-ITQ's rotation adds to LSH
+#   on the CNN features (+0.148, 0.265 → 0.413). Good features pay off when the hash function
+#   can find their structure, and on poor features no hash function helps much. DSH's Table 4
+#   (paper numbers) shows the same pattern: its CNN features lift CCA-ITQ and KSH far more than
+#   LSH.
 #   This is the motivation for learning features and codes together (notebooks 03–06).
 # * **LSH is a good estimator of the wrong thing.** The synthetic check confirms $1 - \theta/\pi$,
 #   and longer codes do converge (section 9) — but to the ranking by angle of the features, which
