@@ -558,9 +558,9 @@ table4.round(4)
 #
 # **Our Table 4 reverses the paper's finding, for all three methods.** On the features of our
 # DSH model M1, LSH reaches 0.237, CCA-ITQ 0.359 and KSH 0.346, *below* the same methods on the
-# classifier features (0.260, 0.590 and 0.619). The comparison is not the paper's, though. Our
+# classifier features (0.265, 0.573 and 0.592). The comparison is not the paper's, though. Our
 # "CNN-cls" features come from a **different network** — the CNNBH classifier of notebook 03,
-# trained 60 epochs with a modern recipe, whose accuracy notebook 02 prints (74.3 % on the
+# trained 60 epochs with a modern recipe, whose accuracy notebook 02 prints (74.7 % on the
 # queries, close to the 74.54 % that DSH reports for its classification network) — not from
 # DSH's network trained as a classifier, as in the paper. And our "CNN-ours" model is the
 # 12-bit sweep model M1, trained for only `SWEEP_EPOCHS` = 10 epochs on 5,000 images (Table 1:
