@@ -351,7 +351,7 @@ def evaluate(model, method: str, bits: int, history, recipe: Recipe = recipe,
 models, results = {}, {}
 # Measured here (quick, 2 CPU cores): 12, 24, 32 and 48 bits took 1.8, 1.9, 1.8 and 1.9 min of
 # training; the 48-bit model is trained by notebook 02 and loads here in seconds after it. From a
-# fresh clone this notebook ran in 16.1 min.
+# fresh clone this notebook ran in 15.6 min.
 print(training_plan(len(BITS), EPOCHS, device=DEVICE))
 for bits in BITS:
     models[bits], history = train_cnnbh(data, bits, recipe, seed=SEED, device=DEVICE)
