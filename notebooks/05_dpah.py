@@ -480,7 +480,7 @@ def anchor_stats(model, loss_fn, on=data) -> dict:
 
 models, losses, results, stats, starts = {}, {}, {}, {}, {}
 # Measured here (quick, 2 CPU cores): the 4 models took 7.8 min of training (1.9-2.1 min each).
-# From a fresh clone the whole notebook ran in 11.9 min; with every model trained, about 1 min.
+# From a fresh clone the whole notebook ran in 12.1 min; with every model trained, about 1 min.
 print(training_plan(len(BITS), EPOCHS, device=DEVICE))
 for bits in BITS:
     losses[bits] = dpah_loss(bits, N_CLASSES, seed=SEED)  # alpha 0, s = 2/sqrt(K), spread start
