@@ -38,12 +38,7 @@ The names a notebook uses every time (set-up, data, training, evaluation) are im
 from the package itself, e.g. ``from hashlib_edu import load_protocol, encode``.
 """
 
-__version__ = "0.1.0"
-
-#: The course repository: the one place its address is written (the notebooks' Colab badges
-#: and install cells point to it).
-REPO_URL = "https://github.com/hashlib-edu/hashlib_edu"
-
+from ._version import REPO_URL, __version__  # noqa: F401 (the course's address and version)
 from .backbones import BackboneWithCodeLayer, SmallBackbone, count_parameters  # noqa: E402
 from .codes import (  # noqa: E402
     bernoulli_targets,
