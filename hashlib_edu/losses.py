@@ -24,7 +24,9 @@ Equations are written in plain-text LaTeX; ``b`` is an output row, ``K`` the num
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -33,11 +35,28 @@ from torch import nn
 
 from .codes import sign
 
-__all__ = ["as_label_tensor", "to_multi_hot", "similarity_matrix", "check_outputs",
+__all__ = ["as_label_tensor", "labels_checked", "to_multi_hot", "similarity_matrix", "check_outputs",
            "check_label_count", "check_positive", "check_sizes", "HashingLoss",
            "pairwise_squared_distances", "dsh_regularizer"]
 
 # --------------------------------------------------------------------------- labels
+
+#: Set inside :func:`labels_checked`: the values of every label were checked once already.
+_LABEL_VALUES_CHECKED = False
+
+
+@contextlib.contextmanager
+def labels_checked() -> Iterator[None]:
+    """Inside this block the losses skip their per-batch checks of label *values* (class ids in
+    range, multi-hot rows of 0 and 1) -- each such check reads a number back from the device,
+    which stalls a GPU every step. ``fit`` enters it after checking all of a loader's labels
+    once (:meth:`HashingLoss.check_labels`); shapes and dtypes are still checked per batch."""
+    global _LABEL_VALUES_CHECKED
+    before, _LABEL_VALUES_CHECKED = _LABEL_VALUES_CHECKED, True
+    try:
+        yield
+    finally:
+        _LABEL_VALUES_CHECKED = before
 
 
 def as_label_tensor(labels: Any, name: str = "labels") -> torch.Tensor:
@@ -62,7 +81,7 @@ def _check_class_ids(labels: torch.Tensor, n_classes: int | None, name: str) -> 
             f"{name}: 1-D labels are read as class ids and must be integers; got dtype "
             f"{labels.dtype}. Convert them with labels.long(), or pass (n, c) multi-hot rows."
         )
-    if labels.numel() == 0:
+    if labels.numel() == 0 or _LABEL_VALUES_CHECKED:
         return
     low, high = int(labels.min()), int(labels.max())
     if low < 0:
@@ -80,7 +99,7 @@ def _check_multi_hot(labels: torch.Tensor, n_classes: int | None, name: str) -> 
             f"{name}: multi-hot rows have {labels.shape[1]} columns but n_classes={n_classes}; "
             "they must have one column per class."
         )
-    if labels.dtype != torch.bool and labels.numel() > 0:
+    if labels.dtype != torch.bool and labels.numel() > 0 and not _LABEL_VALUES_CHECKED:
         ok = (labels == 0) | (labels == 1)
         if not bool(ok.all()):
             raise ValueError(
@@ -206,6 +225,13 @@ class HashingLoss(nn.Module):
     works on values in ``(0, 1)``, then 0.5)."""
 
     threshold = 0.0
+    #: number of classes ``C`` when the loss knows it (class targets, anchors), else ``None``
+    n_classes: int | None = None
+
+    def check_labels(self, labels: Any) -> None:
+        """Check every label this loss will see, once (e.g. a whole training set): class ids
+        in ``0..C-1`` or multi-hot rows of 0 and 1 (see :func:`to_multi_hot`)."""
+        to_multi_hot(labels, self.n_classes)
 
     def codes(self, outputs: torch.Tensor) -> np.ndarray:
         """``(n, K)`` int8 codes in ``{-1, +1}``: ``sign(outputs - self.threshold)``."""

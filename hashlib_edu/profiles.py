@@ -169,10 +169,13 @@ def epoch_seconds(backbone: str = "small", protocol: str = "cifar10-1k",
     return EPOCH_SECONDS[key]
 
 
-def training_plan(n_models: int, epochs: int, *, backbone: str = "small",
+def training_plan(n_models: int, epochs: int, *, backbone: str,
                   protocol: str = "cifar10-1k", device: str = "cpu") -> str:
     """One line a notebook prints before it trains: how many models, how many epochs, and
     the time that takes from :data:`EPOCH_SECONDS` (marked as measured or as an estimate).
+    ``backbone`` has no default: the same epochs take minutes on the small backbone and
+    hours on a pretrained one. This is a guess made before training; ``fit`` prints its own
+    estimate for this machine after a run's first epoch.
     Models already trained (a local checkpoint or a download) take seconds instead. Under the
     ``smoke`` profile (small subsets) it says so instead of quoting full-protocol minutes."""
     if n_models < 0 or epochs < 0:

@@ -20,9 +20,11 @@ interrupted one resumes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import random
 import time
@@ -36,9 +38,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .backbones import PRETRAINED_BACKBONES, BackboneWithCodeLayer, pretrained_with_code_layer
+from .backbones import (
+    PRETRAINED_BACKBONES,
+    BackboneWithCodeLayer,
+    ImageNetInput,
+    pretrained_with_code_layer,
+)
 from .codes import sign
 from .data import CIFAR10_MEAN, CIFAR10_STD, ProtocolData
+from .losses import labels_checked
 from .profiles import checkpoints_dir
 
 __all__ = [
@@ -49,7 +57,13 @@ __all__ = [
     "select_device",
     "mixed_precision_dtype",
     "seed_everything",
+    "deterministic_requested",
+    "use_deterministic",
     "progress_enabled",
+    "amp_requested",
+    "encode_batch_size",
+    "CheckpointError",
+    "read_checkpoint",
     "EpochBatches",
     "BatchLoader",
     "History",
@@ -133,6 +147,10 @@ def prepare(images: torch.Tensor, augment: bool = False, generator: torch.Genera
 
 # --------------------------------------------------------------------------- the loop
 
+#: A run whose remaining epochs take at least this long prints its own estimate after its
+#: first epoch (shorter ones stay quiet, so smoke runs print nothing).
+ESTIMATE_AFTER_SECONDS = 30.0
+
 
 def select_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` if given, else CUDA when available, else the CPU."""
@@ -158,12 +176,42 @@ def mixed_precision_dtype(device: str | torch.device) -> torch.dtype | None:
     return None
 
 
+def amp_requested() -> bool:
+    """Mixed precision is on unless the environment sets ``HASHLIB_EDU_AMP=0`` (float32
+    everywhere: the times and numbers of a CPU without bfloat16 units)."""
+    return os.environ.get("HASHLIB_EDU_AMP", "1").strip().lower() not in ("0", "false", "no")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (CPU and CUDA) for a reproducible run."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
+
+
+def deterministic_requested() -> bool:
+    """``$HASHLIB_EDU_DETERMINISTIC`` is ``1`` / ``true`` / ``yes`` / ``on``."""
+    value = os.environ.get("HASHLIB_EDU_DETERMINISTIC", "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def use_deterministic(enabled: bool = True) -> None:
+    """Ask PyTorch for deterministic kernels (``fit`` does when
+    ``HASHLIB_EDU_DETERMINISTIC=1``).
+
+    On a CPU the course's training is already deterministic: the same run on the same machine
+    gives the same weights. On a GPU, cuDNN picks convolution algorithms by timing them and
+    some backward kernels add in a varying order, so two runs differ in the last bits and
+    then drift apart; this turns that off (``cudnn.benchmark = False``,
+    ``cudnn.deterministic = True``, ``torch.use_deterministic_algorithms``) at some cost in
+    speed. Operations without a deterministic version warn instead of failing.
+    """
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    torch.backends.cudnn.benchmark = not enabled
+    torch.backends.cudnn.deterministic = enabled
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
 
 
 def progress_enabled() -> bool:
@@ -260,6 +308,20 @@ class History:
         return float(sum(self.seconds))
 
 
+def _plain(value):
+    """Numbers and containers as plain Python types (a checkpoint must load with
+    ``weights_only=True``: numpy scalars in ``on_epoch_end`` metrics would not)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if torch.is_tensor(value) and value.numel() == 1:
+        return value.item()
+    return value
+
+
 def _save_checkpoint(path: Path, model, loss_fn, optimizer, scheduler, history, epoch,
                      epochs: int | None = None) -> None:
     state = {
@@ -269,7 +331,7 @@ def _save_checkpoint(path: Path, model, loss_fn, optimizer, scheduler, history, 
         "loss_fn": loss_fn.state_dict() if isinstance(loss_fn, nn.Module) else None,
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "history": asdict(history),
+        "history": _plain(asdict(history)),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
     }
@@ -277,6 +339,136 @@ def _save_checkpoint(path: Path, model, loss_fn, optimizer, scheduler, history, 
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)  # an interrupted save never leaves a broken checkpoint
+
+
+
+def _check_loader_labels(loader: Iterable, loss_fn) -> bool:
+    """Check all of ``loader.labels`` once with ``loss_fn.check_labels``; ``True`` when done
+    (a loader without ``labels``, or a loss without the method, is checked batch by batch)."""
+    labels, check = getattr(loader, "labels", None), getattr(loss_fn, "check_labels", None)
+    if labels is None or check is None:
+        return False
+    check(labels.cpu() if torch.is_tensor(labels) else labels)
+    return True
+
+
+def _print_estimate(desc: str, first_epoch_seconds: float, remaining_epochs: int,
+                    device: torch.device, precision: str | None) -> None:
+    """After a run's first epoch: what the rest will take on this machine (the training plan a
+    notebook prints before is a guess from the course's reference machines)."""
+    rest = first_epoch_seconds * remaining_epochs
+    if remaining_epochs > 0 and rest >= ESTIMATE_AFTER_SECONDS:
+        print(f"{desc}: first epoch {first_epoch_seconds:.1f} s on {device.type} ({precision}); "
+              f"the remaining {remaining_epochs} epochs take about {rest / 60:.1f} min here.",
+              flush=True)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be read, or does not fit the model it is loaded into."""
+
+
+def _bad_checkpoint(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: {what}. Delete that file to train again, or set TRAIN = True in the notebook "
+        "(HASHLIB_EDU_TRAIN=1 outside one) to train over it.")
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict | None:
+    """The state saved in checkpoint ``path``, on the CPU, read with ``weights_only=True``
+    (tensors and plain types only: a file copied in from elsewhere cannot run code).
+
+    Everything lands on the CPU whatever device trains: ``load_state_dict`` copies weights and
+    optimizer state to the model's device, and the random-number states must stay CPU byte
+    tensors for ``torch.set_rng_state``.
+
+    Returns ``None`` (after a warning) when the file is unreadable and training is forced
+    (``HASHLIB_EDU_TRAIN=1``): the run then trains over it.
+
+    Raises:
+        CheckpointError: naming the file and both ways out, when it cannot be read.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
+            raise ValueError("not a checkpoint of this course (no 'model' and 'epoch' entries)")
+    except Exception as exc:  # truncated, empty, garbage, pickled code, another format
+        return _unusable(path, f"cannot be read as a checkpoint ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:200] if str(exc) else exc!r})")
+    return state
+
+
+def _unusable(path: Path, what: str) -> None:
+    """Raise :class:`CheckpointError`, or -- when training is forced -- warn and return
+    ``None`` so that the run trains over the file."""
+    from .release import training_forced  # here: release imports the package, which imports us
+
+    if training_forced():
+        import warnings
+
+        warnings.warn(f"{path}: {what}; training over it (HASHLIB_EDU_TRAIN=1).", stacklevel=3)
+        return None
+    raise _bad_checkpoint(path, what)
+
+
+def _mismatch(saved: dict, module: nn.Module) -> str | None:
+    """How ``saved`` (a state dict) fails to fit ``module``, or ``None`` when it fits."""
+    if not isinstance(saved, dict):
+        return "its weights are not a state dict"
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+    if missing or unexpected:
+        return (f"its weights have other names (missing {missing[:3]}, unexpected "
+                f"{unexpected[:3]}): it was saved from another network")
+    for key, value in own.items():
+        got = saved[key]
+        if not torch.is_tensor(got) or tuple(got.shape) != tuple(value.shape):
+            shape = tuple(got.shape) if torch.is_tensor(got) else type(got).__name__
+            return (f"{key} has shape {shape} where this model has {tuple(value.shape)}: "
+                    "it was saved from another network or code length")
+    return None
+
+
+def _restore(path: Path, state: dict, model: nn.Module, loss_fn, optimizer, scheduler,
+             epochs: int) -> tuple[History, int]:
+    """Load ``state`` (from :func:`read_checkpoint`) into the model, loss, optimizer and
+    scheduler and restore the random-number generators; returns ``(history, epoch)``, or a
+    fresh ``(History(), 0)`` when the file does not fit and training is forced."""
+    problem = _mismatch(state["model"], model)
+    if problem is None and isinstance(loss_fn, nn.Module) and state.get("loss_fn") is not None:
+        problem = _mismatch(state["loss_fn"], loss_fn)
+    if problem is not None:
+        _unusable(path, f"does not fit this model: {problem}")
+        return History(), 0
+    bundled = "optimizer" not in state  # final weights only: nothing to resume
+    if bundled and state["epoch"] != epochs:
+        raise RuntimeError(
+            f"{path} holds a trained model's final weights after {state['epoch']} epochs "
+            f"(no optimizer state to resume from), but this run asks for {epochs}: delete "
+            "it to train from scratch, or train with download=False / HASHLIB_EDU_TRAIN=1.")
+    try:
+        model.load_state_dict(state["model"])
+        if isinstance(loss_fn, nn.Module) and state.get("loss_fn") is not None:
+            loss_fn.load_state_dict(state["loss_fn"])
+        if not bundled:
+            optimizer.load_state_dict(state["optimizer"])
+            if scheduler is not None and state.get("scheduler") is not None:
+                scheduler.load_state_dict(state["scheduler"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # another model's weights
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+        raise _bad_checkpoint(path, f"does not fit this model ({first})") from None
+    if not bundled:
+        _restore_rng(state.get("torch_rng"), state.get("cuda_rng"))
+    return History(**state["history"]), int(state["epoch"])
+
+
+def _restore_rng(torch_rng: torch.Tensor | None, cuda_rng: list | None) -> None:
+    """Restore the generators saved in a checkpoint. Their states must be CPU byte tensors
+    whatever device trains (``torch.set_rng_state`` refuses a tensor on the GPU)."""
+    if torch_rng is not None:
+        torch.set_rng_state(torch_rng.to("cpu", torch.uint8))
+    if cuda_rng is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([r.to("cpu", torch.uint8) for r in cuda_rng])
 
 
 def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
@@ -295,8 +487,11 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
         optimizer, scheduler: built by the caller; ``scheduler_step`` is ``"batch"``
             (one-cycle) or ``"epoch"``.
         checkpoint: file saved after every epoch; if it exists, training resumes
-            from it (same result as an uninterrupted run). A file without optimizer state (a
-            trained model from :mod:`hashlib_edu.release`) must be finished: it is loaded.
+            from it -- on a CPU the same result as an uninterrupted run; on a GPU only with
+            ``HASHLIB_EDU_DETERMINISTIC=1`` (see :func:`use_deterministic`). A file without
+            optimizer state (a trained model from :mod:`hashlib_edu.release`) must be
+            finished: it is loaded. A file that cannot be read or does not fit the model
+            raises :class:`CheckpointError` naming it (see :func:`read_checkpoint`).
         progress: tqdm bars (default: on, except when ``CI`` is set).
         on_epoch_end: ``f(epoch, model) -> dict | None``; a dict is stored in
             ``history.metrics``.
@@ -315,31 +510,18 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
     if scheduler_step not in ("batch", "epoch"):
         raise ValueError("scheduler_step must be 'batch' or 'epoch'.")
     device = select_device(device)
+    if deterministic_requested():
+        use_deterministic(True)
     model.to(device)
     if isinstance(loss_fn, nn.Module):
         loss_fn.to(device)
     history, start_epoch = History(), 0
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
-        bundled = "optimizer" not in state  # final weights only: nothing to resume
-        if bundled and state["epoch"] != epochs:
-            raise RuntimeError(
-                f"{ckpt} holds a trained model's final weights after {state['epoch']} epochs "
-                f"(no optimizer state to resume from), but this run asks for {epochs}: delete "
-                "it to train from scratch, or train with download=False / HASHLIB_EDU_TRAIN=1.")
-        model.load_state_dict(state["model"])
-        if isinstance(loss_fn, nn.Module) and state["loss_fn"] is not None:
-            loss_fn.load_state_dict(state["loss_fn"])
-        if not bundled:
-            optimizer.load_state_dict(state["optimizer"])
-            if scheduler is not None and state["scheduler"] is not None:
-                scheduler.load_state_dict(state["scheduler"])
-            torch.set_rng_state(state["torch_rng"])
-            if state["cuda_rng"] is not None and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["cuda_rng"])
-        history = History(**state["history"])
-        start_epoch = state["epoch"]
+        state = read_checkpoint(ckpt)
+        if state is not None:
+            history, start_epoch = _restore(ckpt, state, model, loss_fn, optimizer, scheduler,
+                                            epochs)
     # Channels-last convolutions: about 25-30% faster on a CPU (oneDNN), and faster on a
     # GPU with mixed precision. The same computation in another memory layout (dropout
     # masks aside: they are drawn in memory order).
@@ -351,43 +533,56 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
     bar = tqdm(range(start_epoch, epochs), desc=desc, disable=not show, leave=False,
                initial=start_epoch, total=epochs)
     if amp is None:
-        amp = os.environ.get("HASHLIB_EDU_AMP", "1").strip().lower() not in ("0", "false", "no")
+        amp = amp_requested()
     amp_dtype = mixed_precision_dtype(device) if amp else None
     if epochs > start_epoch:
         history.precision = str(amp_dtype or torch.float32).removeprefix("torch.")
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    # Label values are checked once for the whole loader, not per batch (a per-batch check
+    # reads a number back from the GPU and stalls it); the loss is summed on the device.
+    labels_ok = _check_loader_labels(loader, loss_fn)
+    sum_dtype = torch.float32 if device.type == "mps" else torch.float64
+    estimated = False
     try:
         for epoch in bar:
             if hasattr(loader, "set_epoch"):
                 loader.set_epoch(epoch)
             model.train()
-            t0, total, count = time.perf_counter(), 0.0, 0
-            for x, y in loader:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                if x.ndim == 4:
-                    x = x.contiguous(memory_format=layout)
-                with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                                    enabled=amp_dtype is not None):
-                    outputs = model(x)
-                loss = loss_fn(outputs.float(), y)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"loss became {loss.item()} at epoch {epoch}: lower the learning rate.")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                if scheduler is not None and scheduler_step == "batch":
-                    scheduler.step()
-                total += float(loss.detach()) * len(x)
-                count += len(x)
+            t0, count = time.perf_counter(), 0
+            total = torch.zeros((), dtype=sum_dtype, device=device)
+            with labels_checked() if labels_ok else contextlib.nullcontext():
+                for x, y in loader:
+                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                    if x.ndim == 4:
+                        x = x.contiguous(memory_format=layout)
+                    with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
+                                        enabled=amp_dtype is not None):
+                        outputs = model(x)
+                    loss = loss_fn(outputs.float(), y)
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                    if scheduler is not None and scheduler_step == "batch":
+                        scheduler.step()
+                    total += loss.detach().to(sum_dtype) * len(x)
+                    count += len(x)
+            mean_loss = float(total) / max(count, 1)  # one read from the device an epoch
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(
+                    f"the loss became {mean_loss} during epoch {epoch}: lower the learning "
+                    "rate (the checkpoint keeps the last finite epoch).")
             if scheduler is not None and scheduler_step == "epoch":
                 scheduler.step()
             if device.type == "cuda":
                 torch.cuda.synchronize()
             history.seconds.append(time.perf_counter() - t0)
-            history.loss.append(total / max(count, 1))
+            history.loss.append(mean_loss)
             history.lr.append(float(optimizer.param_groups[0]["lr"]))
+            if not estimated:
+                estimated = True
+                _print_estimate(desc, history.seconds[-1], epochs - epoch - 1, device,
+                                history.precision)
             extra = on_epoch_end(epoch, model) if on_epoch_end is not None else None
             history.metrics.append(extra or {})
             bar.set_postfix(loss=f"{history.loss[-1]:.4f}")
@@ -402,6 +597,16 @@ def fit(model: nn.Module, loss_fn: Callable, loader: Iterable, epochs: int,
     return history
 
 
+def encode_batch_size(model: nn.Module, device: torch.device | str) -> int:
+    """Images per forward pass when encoding: 128 on a CPU (small batches stay in the cache),
+    1,000 on a GPU for networks that take the 32x32 images as they are, and 256 for a
+    pretrained backbone that resizes them (224x224 activations are 49 times larger)."""
+    if torch.device(device).type != "cuda":
+        return 128
+    resizes = any(isinstance(m, ImageNetInput) for m in model.modules())
+    return 256 if resizes else 1000
+
+
 @torch.no_grad()
 def embed(model: nn.Module, images, batch_size: int | None = None,
           fn: Callable | None = None) -> torch.Tensor:
@@ -413,8 +618,10 @@ def embed(model: nn.Module, images, batch_size: int | None = None,
             model takes as they are (e.g. cached backbone activations ``(n, c, h, w)``,
             float16 or float32).
         fn: optional ``fn(model, x)`` to call instead (e.g. pooled features).
-        batch_size: images per forward pass; ``None``: 128 on a CPU (small batches stay in
-            the cache: about twice as fast as 1,000 here), 1,000 on a GPU.
+        batch_size: images per forward pass; ``None``: :func:`encode_batch_size`.
+
+    On a CUDA device the forward passes run under float16 autocast (half the memory and
+    faster) unless ``HASHLIB_EDU_AMP=0``; on a CPU they run in float32.
 
     Returns:
         ``(n, k)`` float32 tensor on the CPU.
@@ -425,7 +632,8 @@ def embed(model: nn.Module, images, batch_size: int | None = None,
     except StopIteration:
         device = torch.device("cpu")
     if batch_size is None:
-        batch_size = 1000 if device.type == "cuda" else 128
+        batch_size = encode_batch_size(model, device)
+    autocast = device.type == "cuda" and amp_requested()
     was_training = model.training
     model.eval()
     call = fn or (lambda m, x: m.embed(x) if hasattr(m, "embed") else m(x))
@@ -434,8 +642,9 @@ def embed(model: nn.Module, images, batch_size: int | None = None,
             return prepare(batch, device=device)
         return batch.to(device).float()
 
-    out = [call(model, inputs(images[i:i + batch_size])).float().cpu()
-           for i in range(0, len(images), batch_size)]
+    with torch.autocast(device.type, dtype=torch.float16, enabled=autocast):
+        out = [call(model, inputs(images[i:i + batch_size])).float().cpu()
+               for i in range(0, len(images), batch_size)]
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0)
 
@@ -571,13 +780,41 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
         params.append({"params": extra_params, "weight_decay": 0.0})
     opt = _optimizer(params, recipe)
     sched = _scheduler(opt, recipe, len(loader))
+    amp = recipe.extra.get("amp")
+    if "backbone_lr_mult" in recipe.extra:  # fine-tuning a pretrained backbone
+        check_finetune_memory(device, recipe.batch_size, amp_requested() if amp is None else amp)
     ckpt = checkpoints_dir(data.profile) / f"{name}.pt"
     if download and not ckpt.is_file():
         from .release import fetch  # here, so `python -m hashlib_edu.release` imports it once
 
         fetch(name, ckpt, profile=data.profile)  # verified, else absent (train) or an error
     return fit(model, loss_fn, loader, recipe.epochs, opt, sched, device=device,
-               checkpoint=ckpt, progress=progress, desc=name, amp=recipe.extra.get("amp"))
+               checkpoint=ckpt, progress=progress, desc=name, amp=amp)
+
+
+#: GPU memory that fine-tuning a pretrained backbone at 224 px needs per image of a batch in
+#: float32 (activations kept for the backward pass); mixed precision needs about half.
+FINETUNE_FLOAT32_BYTES_PER_IMAGE = 21 * 2**30 / 256
+
+
+def check_finetune_memory(device: torch.device | str, batch_size: int, amp: bool) -> None:
+    """Refuse float32 fine-tuning of a pretrained backbone on a GPU too small for it.
+
+    Raises:
+        RuntimeError: on a CUDA device whose memory is below what a float32 batch of
+            ``batch_size`` needs (:data:`FINETUNE_FLOAT32_BYTES_PER_IMAGE`), saying why and
+            what to do, instead of failing with an out-of-memory error minutes in.
+    """
+    device = torch.device(device)
+    if amp or device.type != "cuda":
+        return
+    total = torch.cuda.get_device_properties(device).total_memory
+    need = FINETUNE_FLOAT32_BYTES_PER_IMAGE * batch_size
+    if total < need:
+        raise RuntimeError(
+            f"Fine-tuning a pretrained backbone in float32 at batch {batch_size} needs about "
+            f"{need / 2**30:.0f} GiB of GPU memory; this GPU has {total / 2**30:.0f} GiB. "
+            "Turn mixed precision back on (unset HASHLIB_EDU_AMP), which halves it.")
 
 
 def state_digest(module: nn.Module) -> str:

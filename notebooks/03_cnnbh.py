@@ -29,13 +29,18 @@
 
 # %%
 # Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import os
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
-    # !pip -q install -e /content/hashlib_edu
-    sys.path.insert(0, "/content/hashlib_edu")
-    # %cd /content/hashlib_edu/notebooks
+    COURSE = "/content/hashlib_edu"  # wiped when the runtime ends, trained models included
+    # To keep models and results across sessions, uncomment this line (Google Drive):
+    # from google.colab import drive; drive.mount("/content/drive"); COURSE = "/content/drive/MyDrive/hashlib_edu"
+    # !test -d {COURSE} || git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git {COURSE}
+    # !pip -q install -e {COURSE}
+    os.environ["HASHLIB_EDU_ROOT"] = COURSE  # checkpoints/, results/, figures/ and cache/ go here
+    sys.path.insert(0, COURSE)
+    # %cd {COURSE}/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
@@ -265,7 +270,7 @@ def validation_map(name: str, description: str, candidate: Recipe,
 CANDIDATES = candidate_recipes(SWEEP_EPOCHS)
 INCUMBENT = "cnnbh_recipe_sgd"  # the recipe we start from; a challenger must beat it
 # Measured here (quick, 2 CPU cores): the 4 candidates took 1.8 min of training.
-print(training_plan(len(CANDIDATES), SWEEP_EPOCHS, device=DEVICE),
+print(training_plan(len(CANDIDATES), SWEEP_EPOCHS, backbone="small", device=DEVICE),
       f"({len(val_data.train_idx):,} training images each)")
 recipe_rows = {}
 for name, (description, candidate) in CANDIDATES.items():
@@ -352,7 +357,7 @@ models, results = {}, {}
 # Measured here (quick, 2 CPU cores): 12, 24, 32 and 48 bits took 1.8, 1.9, 1.8 and 1.9 min of
 # training; the 48-bit model is trained by notebook 02 and loads here in seconds after it. From a
 # fresh clone this notebook ran in 15.6 min.
-print(training_plan(len(BITS), EPOCHS, device=DEVICE))
+print(training_plan(len(BITS), EPOCHS, backbone="small", device=DEVICE))
 for bits in BITS:
     models[bits], history = train_cnnbh(data, bits, recipe, seed=SEED, device=DEVICE)
     results[bits] = evaluate(models[bits], "cnnbh", bits, history,
@@ -401,7 +406,7 @@ for b in BITS:
 PLAIN_BITS = BITS[-1]
 plain_recipe = cnnbh_plain_recipe(EPOCHS)
 # Measured here (quick, 2 CPU cores): 1.8 min of training.
-print(training_plan(1, EPOCHS, device=DEVICE))
+print(training_plan(1, EPOCHS, backbone="small", device=DEVICE))
 plain_model, plain_history = train_cnnbh(data, PLAIN_BITS, plain_recipe, seed=SEED, device=DEVICE)
 plain = evaluate(plain_model, "cnnbh_plain", PLAIN_BITS, plain_history,
                  recipe=plain_recipe, paper_map=PAPER_MAP.get(PLAIN_BITS))
@@ -433,7 +438,7 @@ pd.DataFrame([
 # NBVAL_IGNORE_OUTPUT
 sweep_recipe = candidate_recipes(SWEEP_EPOCHS)[chosen][1]  # the recipe chosen above
 # Measured here (quick, 2 CPU cores): the 4 models took 1.7 min of training.
-print(training_plan(4, SWEEP_EPOCHS, device=DEVICE))
+print(training_plan(4, SWEEP_EPOCHS, backbone="small", device=DEVICE))
 rows = []
 for bits in (8, 12):
     for p in (0.0, 0.5):

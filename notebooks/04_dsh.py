@@ -41,13 +41,18 @@
 
 # %%
 # Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import os
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
-    # !pip -q install -e /content/hashlib_edu
-    sys.path.insert(0, "/content/hashlib_edu")
-    # %cd /content/hashlib_edu/notebooks
+    COURSE = "/content/hashlib_edu"  # wiped when the runtime ends, trained models included
+    # To keep models and results across sessions, uncomment this line (Google Drive):
+    # from google.colab import drive; drive.mount("/content/drive"); COURSE = "/content/drive/MyDrive/hashlib_edu"
+    # !test -d {COURSE} || git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git {COURSE}
+    # !pip -q install -e {COURSE}
+    os.environ["HASHLIB_EDU_ROOT"] = COURSE  # checkpoints/, results/, figures/ and cache/ go here
+    sys.path.insert(0, COURSE)
+    # %cd {COURSE}/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)

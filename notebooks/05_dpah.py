@@ -45,13 +45,18 @@
 
 # %%
 # Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import os
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
-    # !pip -q install -e /content/hashlib_edu
-    sys.path.insert(0, "/content/hashlib_edu")
-    # %cd /content/hashlib_edu/notebooks
+    COURSE = "/content/hashlib_edu"  # wiped when the runtime ends, trained models included
+    # To keep models and results across sessions, uncomment this line (Google Drive):
+    # from google.colab import drive; drive.mount("/content/drive"); COURSE = "/content/drive/MyDrive/hashlib_edu"
+    # !test -d {COURSE} || git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git {COURSE}
+    # !pip -q install -e {COURSE}
+    os.environ["HASHLIB_EDU_ROOT"] = COURSE  # checkpoints/, results/, figures/ and cache/ go here
+    sys.path.insert(0, COURSE)
+    # %cd {COURSE}/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
@@ -481,7 +486,7 @@ def anchor_stats(model, loss_fn, on=data) -> dict:
 models, losses, results, stats, starts = {}, {}, {}, {}, {}
 # Measured here (quick, 2 CPU cores): the 4 models took 7.8 min of training (1.9-2.1 min each).
 # From a fresh clone the whole notebook ran in 12.1 min; with every model trained, about 1 min.
-print(training_plan(len(BITS), EPOCHS, device=DEVICE))
+print(training_plan(len(BITS), EPOCHS, backbone=BACKBONE, device=DEVICE))
 for bits in BITS:
     losses[bits] = dpah_loss(bits, N_CLASSES, seed=SEED)  # alpha 0, s = 2/sqrt(K), spread start
     starts[bits] = sign(losses[bits].positions.detach().cpu())  # before training
@@ -670,7 +675,7 @@ def train_on_validation(method: str, loss_fn: DPAHLoss, seed: int = SEED) -> tup
 
 # Measured here (quick, 2 CPU cores): the 7 models of this cell and the next, 1.9 min of training.
 ALPHAS = (0.0, 0.1, 0.5, 1.0)
-print(training_plan(len(ALPHAS) + 3, SWEEP_EPOCHS, device=DEVICE),
+print(training_plan(len(ALPHAS) + 3, SWEEP_EPOCHS, backbone=BACKBONE, device=DEVICE),
       f"(this cell and the next; {len(val_data.train_idx):,} training images each)")
 rows = []
 for alpha in ALPHAS:
@@ -698,7 +703,7 @@ sweep.round(3)
 # NBVAL_IGNORE_OUTPUT
 # Measured here (quick, 2 CPU cores): the 4 models took 1.0 min of training.
 SEEDS = (SEED, SEED + 1, SEED + 2)
-print(training_plan(2 * (len(SEEDS) - 1), SWEEP_EPOCHS, device=DEVICE))
+print(training_plan(2 * (len(SEEDS) - 1), SWEEP_EPOCHS, backbone=BACKBONE, device=DEVICE))
 by_seed = {}
 for alpha in (0.0, 0.5):
     by_seed[alpha] = {SEED: sweep.loc[alpha, "validation mAP"]}

@@ -37,13 +37,18 @@
 
 # %%
 # Colab only: fetch the course and install it (this cell does nothing elsewhere).
+import os
 import sys
 
 if "google.colab" in sys.modules:
-    # !git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git /content/hashlib_edu
-    # !pip -q install -e /content/hashlib_edu
-    sys.path.insert(0, "/content/hashlib_edu")
-    # %cd /content/hashlib_edu/notebooks
+    COURSE = "/content/hashlib_edu"  # wiped when the runtime ends, trained models included
+    # To keep models and results across sessions, uncomment this line (Google Drive):
+    # from google.colab import drive; drive.mount("/content/drive"); COURSE = "/content/drive/MyDrive/hashlib_edu"
+    # !test -d {COURSE} || git clone -q --depth 1 https://github.com/hashlib-edu/hashlib_edu.git {COURSE}
+    # !pip -q install -e {COURSE}
+    os.environ["HASHLIB_EDU_ROOT"] = COURSE  # checkpoints/, results/, figures/ and cache/ go here
+    sys.path.insert(0, COURSE)
+    # %cd {COURSE}/notebooks
 
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
@@ -383,7 +388,7 @@ def train_and_save(name: str, bits: int, loss_fn: OrthoHashLoss, recipe, on=data
 models, losses, results = {}, {}, {}
 # Measured here (quick, 2 CPU cores): the 4 models took 7.7 min of training (1.8-2.1 min
 # each); the whole notebook ran in 11.5 min from a fresh clone.
-print(training_plan(len(BITS), EPOCHS, device=DEVICE))
+print(training_plan(len(BITS), EPOCHS, backbone=BACKBONE, device=DEVICE))
 for bits in BITS:
     losses[bits] = orthohash_loss(bits, N_CLASSES, seed=SEED)  # Hadamard targets, m = 0.3
     models[bits], _, results[bits] = train_and_save("orthohash", bits, losses[bits], recipe)
@@ -485,7 +490,7 @@ K = max(BITS)
 saved = load_codes(results[K]["codes_path"])
 db_codes, db_labels = saved["db_codes"], saved["db_labels"]
 centers = class_hash_centers(db_codes, db_labels, N_CLASSES)
-targets = losses[K].targets
+targets = losses[K].targets.cpu()  # the loss sits on the training device (a GPU on Colab)
 print(f"{K} bits, {len(db_codes):,} database codes")
 print(f"orthogonality ‖HHᵀ − I‖ (unit rows): targets {orthogonality_error(targets):.3f}, "
       f"learned centers {orthogonality_error(centers):.3f}")
@@ -602,7 +607,7 @@ def ablate(method: str, **loss_kwargs) -> dict:
 
 # Measured here (quick, 2 CPU cores): the 11 ablation models of the cells below took 2.5 min
 # of training (about 0.22 min each).
-print(training_plan(11, ABLATION_EPOCHS, device=DEVICE),
+print(training_plan(11, ABLATION_EPOCHS, backbone=BACKBONE, device=DEVICE),
       f"(the ablation cells below; {len(val_data.train_idx):,} training images each)")
 ablate("orthohash_ablation")  # the reference
 print(f"reference at {AB} bits, {ABLATION_EPOCHS} epochs: validation mAP "

@@ -96,17 +96,17 @@ def test_project_root_is_the_checkout(monkeypatch):
 def test_training_plan_multiplies_the_table_and_labels_its_source(monkeypatch):
     monkeypatch.setenv("HASHLIB_EDU_PROFILE", "quick")
     seconds, source = profiles.epoch_seconds("small", "cifar10-1k", "cpu")
-    line = profiles.training_plan(4, 60, device="cpu")
+    line = profiles.training_plan(4, 60, backbone="small", device="cpu")
     assert f"{4 * 60 * seconds / 60:.0f} min" in line and source in line and "4 models" in line
     assert "estimate" in profiles.training_plan(1, 10, backbone="alexnet", device="cuda:0")
-    assert "1 model of 10" in profiles.training_plan(1, 10, device=torch.device("cpu"))
+    assert "1 model of 10" in profiles.training_plan(1, 10, backbone="small", device=torch.device("cpu"))
     with pytest.raises(KeyError, match="known"):
         profiles.epoch_seconds("vgg", "cifar10-1k", "cpu")
     with pytest.raises(ValueError):
-        profiles.training_plan(-1, 10)
+        profiles.training_plan(-1, 10, backbone="small")
     # smoke trains on small subsets: no full-protocol minutes
     monkeypatch.setenv("HASHLIB_EDU_PROFILE", "smoke")
-    line = profiles.training_plan(11, 60, device="cpu")
+    line = profiles.training_plan(11, 60, backbone="small", device="cpu")
     assert "11 models of 60" in line and "smoke" in line and "min" not in line
 
 

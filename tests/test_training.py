@@ -509,3 +509,198 @@ def test_state_digest_tells_module_states_apart():
     assert state_digest(b) != digest
     b.load_state_dict(a.state_dict())
     assert state_digest(b) == digest  # only the state counts
+
+
+# ------------------------------------------------------------------ on any device
+
+
+def test_checkpoint_restore_works_whatever_the_map_location(synthetic, tmp_path, monkeypatch):
+    """Loading a checkpoint with ``map_location=<training device>`` put the saved RNG states on
+    the GPU, where ``torch.set_rng_state`` refuses them. Simulated on the CPU: a ``torch.load``
+    that puts the RNG states on the meta device whenever it is asked to map onto a device
+    (as a GPU map would) -- restoring must not depend on it."""
+    loss = nn.CrossEntropyLoss()
+    ckpt = tmp_path / "run.pt"
+    model, loader, opt, sched = _setup(synthetic, seed=3, total_epochs=2)
+    fit(model, loss, loader, 1, opt, sched, checkpoint=ckpt, progress=False)
+    real_load = torch.load
+
+    def device_map_load(f, map_location=None, **kwargs):
+        state = real_load(f, map_location="cpu", **kwargs)
+        if map_location != "cpu":  # mapped onto the training device: RNG states follow it
+            state["torch_rng"] = state["torch_rng"].to("meta")
+        return state
+
+    monkeypatch.setattr(torch, "load", device_map_load)
+    model, loader, opt, sched = _setup(synthetic, seed=3, total_epochs=2)
+    history = fit(model, loss, loader, 2, opt, sched, checkpoint=ckpt, progress=False,
+                  device=torch.device("cpu"))
+    assert history.epochs == 2
+
+
+def test_checkpoints_hold_plain_types_only(synthetic, tmp_path):
+    """A checkpoint loads with weights_only=True, numpy metrics from on_epoch_end included."""
+    model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=1)
+    ckpt = tmp_path / "run.pt"
+    fit(model, nn.CrossEntropyLoss(), loader, 1, opt, sched, checkpoint=ckpt, progress=False,
+        on_epoch_end=lambda epoch, m: {"val": np.float32(0.5), "n": np.int64(3)})
+    state = torch.load(ckpt, weights_only=True)
+    assert state["history"]["metrics"] == [{"val": 0.5, "n": 3}]
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not a checkpoint", "truncated"])
+def test_an_unreadable_checkpoint_is_named_with_both_ways_out(synthetic, tmp_path, content,
+                                                              monkeypatch):
+    from hashlib_edu.training import CheckpointError
+
+    ckpt = tmp_path / "model.pt"
+    model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=1)
+    fit(model, nn.CrossEntropyLoss(), loader, 1, opt, sched, checkpoint=ckpt, progress=False)
+    data = ckpt.read_bytes()
+    ckpt.write_bytes(data[: len(data) // 2] if content == "truncated" else content)
+    monkeypatch.delenv("HASHLIB_EDU_TRAIN", raising=False)
+    model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=1)
+    with pytest.raises(CheckpointError) as err:
+        fit(model, nn.CrossEntropyLoss(), loader, 1, opt, sched, checkpoint=ckpt,
+            progress=False)
+    message = str(err.value)
+    assert str(ckpt) in message and "Delete" in message and "HASHLIB_EDU_TRAIN=1" in message
+    # training forced: a warning, and the run trains over the file
+    monkeypatch.setenv("HASHLIB_EDU_TRAIN", "1")
+    with pytest.warns(UserWarning, match="training over it"):
+        history = fit(model, nn.CrossEntropyLoss(), loader, 1, opt, sched, checkpoint=ckpt,
+                      progress=False)
+    assert history.epochs == 1 and torch.load(ckpt, weights_only=True)["epoch"] == 1
+
+
+def test_a_checkpoint_of_another_network_is_named_and_not_half_loaded(synthetic, tmp_path,
+                                                                       monkeypatch):
+    from hashlib_edu.training import CheckpointError
+
+    ckpt = tmp_path / "model.pt"
+    model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=1)
+    fit(model, nn.CrossEntropyLoss(), loader, 1, opt, sched, checkpoint=ckpt, progress=False)
+    monkeypatch.delenv("HASHLIB_EDU_TRAIN", raising=False)
+    seed_everything(0)
+    other = TinyNet(n_bits=12)  # another code length: the code layer has another shape
+    before = _state(other)
+    with pytest.raises(CheckpointError, match=r"code\.weight has shape \(8, 128\)"):
+        fit(other, nn.CrossEntropyLoss(), loader, 1, torch.optim.AdamW(other.parameters()),
+            checkpoint=ckpt, progress=False)
+    _assert_same_state(_state(other), before)
+
+
+def test_a_pickled_payload_in_a_checkpoint_never_runs(synthetic, tmp_path, monkeypatch):
+    import pickle
+
+    from hashlib_edu.training import CheckpointError
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (marker.write_text, ("payload ran",))
+
+    ckpt = tmp_path / "model.pt"
+    torch.save({"epoch": 1, "model": Payload()}, ckpt, pickle_module=pickle)
+    monkeypatch.delenv("HASHLIB_EDU_TRAIN", raising=False)
+    model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=1)
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        fit(model, nn.CrossEntropyLoss(), loader, 1, opt, sched, checkpoint=ckpt,
+            progress=False)
+    assert not marker.exists()
+
+
+def test_fit_checks_the_loaders_labels_once_and_not_per_batch(synthetic, monkeypatch):
+    """Label values are checked once for the loader (a per-batch check stalls a GPU), and a
+    bad label is still refused before training starts."""
+    from hashlib_edu import losses
+    from hashlib_edu.methods.orthohash import OrthoHashLoss
+
+    calls = []
+    real = losses._check_class_ids
+
+    def counting(labels, n_classes, name):
+        calls.append(losses._LABEL_VALUES_CHECKED)
+        return real(labels, n_classes, name)
+
+    monkeypatch.setattr(losses, "_check_class_ids", counting)
+    seed_everything(0)
+    model = BackboneWithCodeLayer(8)
+    loss_fn = OrthoHashLoss(8, 4)
+    loader = BatchLoader(synthetic.images, synthetic.labels, batch_size=32, seed=0)
+    fit(model, loss_fn, loader, 1, torch.optim.SGD(model.parameters(), lr=0.01),
+        progress=False)
+    assert calls[0] is False and all(calls[1:]) and len(calls) == 1 + len(loader)
+    bad = BatchLoader(synthetic.images, np.where(synthetic.labels == 0, 7, synthetic.labels),
+                      batch_size=32, seed=0)
+    with pytest.raises(ValueError, match="out of range"):
+        fit(model, loss_fn, bad, 1, torch.optim.SGD(model.parameters(), lr=0.01),
+            progress=False)
+
+
+def test_fit_reports_a_non_finite_loss_and_keeps_the_last_good_checkpoint(synthetic,
+                                                                           tmp_path):
+    model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=2)
+    ckpt = tmp_path / "run.pt"
+
+    def nan_in_epoch_one(outputs, labels):
+        loss = nn.functional.cross_entropy(outputs, labels)
+        return loss * float("nan") if loader.epoch == 1 else loss
+
+    with pytest.raises(FloatingPointError, match="during epoch 1"):
+        fit(model, nan_in_epoch_one, loader, 2, opt, sched, checkpoint=ckpt, progress=False)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
+
+
+def test_fit_prints_its_own_estimate_after_the_first_epoch(synthetic, capsys, monkeypatch):
+    from hashlib_edu import training
+
+    model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=3)
+    monkeypatch.setattr(training, "ESTIMATE_AFTER_SECONDS", 0.0)
+    fit(model, nn.CrossEntropyLoss(), loader, 3, opt, sched, progress=False, desc="tiny")
+    out = capsys.readouterr().out
+    assert out.count("tiny: first epoch") == 1 and "remaining 2 epochs" in out
+    model, loader, opt, sched = _setup(synthetic, seed=0, total_epochs=3)
+    monkeypatch.setattr(training, "ESTIMATE_AFTER_SECONDS", 1e9)  # a short run stays quiet
+    fit(model, nn.CrossEntropyLoss(), loader, 3, opt, sched, progress=False, desc="tiny")
+    assert capsys.readouterr().out == ""
+
+
+def test_encode_batch_size_suits_the_backbone():
+    from hashlib_edu.backbones import ImageNetInput
+    from hashlib_edu.training import encode_batch_size
+
+    small = BackboneWithCodeLayer(8)
+    resized = nn.Sequential(ImageNetInput(64), nn.Flatten())
+    assert encode_batch_size(small, "cpu") == encode_batch_size(resized, "cpu") == 128
+    assert encode_batch_size(small, "cuda") == 1000
+    assert encode_batch_size(resized, "cuda") == 256
+
+
+def test_float32_finetuning_is_refused_on_a_small_gpu(monkeypatch):
+    from types import SimpleNamespace
+
+    from hashlib_edu.training import check_finetune_memory
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device: SimpleNamespace(total_memory=16 * 2**30))
+    with pytest.raises(RuntimeError, match="needs about 21 GiB.*has 16 GiB.*HASHLIB_EDU_AMP"):
+        check_finetune_memory("cuda", 256, amp=False)
+    check_finetune_memory("cuda", 256, amp=True)   # mixed precision fits
+    check_finetune_memory("cuda", 128, amp=False)  # half the batch fits
+    check_finetune_memory("cpu", 256, amp=False)   # a CPU is never refused
+
+
+def test_deterministic_flag(monkeypatch):
+    from hashlib_edu.training import deterministic_requested, use_deterministic
+
+    monkeypatch.setenv("HASHLIB_EDU_DETERMINISTIC", "1")
+    assert deterministic_requested()
+    try:
+        use_deterministic(True)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    finally:
+        use_deterministic(False)
+    assert not torch.are_deterministic_algorithms_enabled()

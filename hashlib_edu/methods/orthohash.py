@@ -173,8 +173,9 @@ def make_targets(name: str, n_classes: int, n_bits: int, seed: int = 0) -> torch
 
 
 def _as_float_tensor(x: Any) -> torch.Tensor:
+    """``x`` as a float32 tensor on the CPU (a tensor may come from any device)."""
     if torch.is_tensor(x):
-        return x.detach().float()
+        return x.detach().cpu().float()
     return torch.as_tensor(np.asarray(x), dtype=torch.float32)
 
 
