@@ -48,6 +48,7 @@ from .codes import (  # noqa: E402
     sign,
 )
 from .data import CIFAR10_CLASSES, load_protocol, validation_protocol, validation_split  # noqa: E402
+from .experiment import Experiment, run  # noqa: E402
 from .index import HammingIndex, retrieve  # noqa: E402
 from .metrics import (  # noqa: E402
     euclidean_precision_at_n,
@@ -81,7 +82,7 @@ from .training import (  # noqa: E402
 )
 
 __all__ = [
-    "REPO_URL", "BackboneWithCodeLayer", "SmallBackbone", "count_parameters",
+    "REPO_URL", "Experiment", "run", "BackboneWithCodeLayer", "SmallBackbone", "count_parameters",
     "bernoulli_targets", "concatenate_codes", "hadamard_targets", "min_hamming_distance", "sign", "CIFAR10_CLASSES", "load_protocol", "validation_protocol", "validation_split",
     "HammingIndex", "retrieve", "euclidean_precision_at_n", "hamming_distance",
     "mean_average_precision", "precision_at_n_curve", "precision_recall_curve",

@@ -77,7 +77,6 @@ __all__ = [
     "train_model",
     "train_hash_model",
     "MODERN_CONV_DROPOUT",
-    "CODE_LAYER_EPOCHS",
     "code_layer_recipe",
     "sgd_onecycle_recipe",
     "pretrained_recipe",
@@ -841,10 +840,6 @@ def sgd_onecycle_recipe(epochs: int, lr: float = 0.1, **extra) -> Recipe:
     return Recipe(epochs=epochs, lr=lr, weight_decay=1e-3, batch_size=128,
                   optimizer="sgd", schedule="onecycle", augment=True,
                   extra={"batchnorm": True, "conv_dropout": MODERN_CONV_DROPOUT, **extra})
-
-
-#: Epochs of a hash network on the shared small backbone, per profile (``cifar10-1k``).
-CODE_LAYER_EPOCHS = {"smoke": 1, "quick": 50, "paper": 100}
 
 
 def code_layer_recipe(epochs: int, lr: float = 3e-3) -> Recipe:

@@ -101,7 +101,8 @@ from hashlib_edu.report import (
     comparison_time_vs_map,
     reproduce_runs,
 )
-from hashlib_edu.reproduce import PAPER_MAP, reproduce
+from hashlib_edu.experiment import PAPER_MAP
+from hashlib_edu.reproduce import reproduce
 from hashlib_edu.results import load_results
 from hashlib_edu.training import select_device
 

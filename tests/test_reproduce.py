@@ -7,19 +7,19 @@ import json
 
 import pytest
 
+from hashlib_edu import Experiment, run
 from hashlib_edu.data import load_protocol
-from hashlib_edu.methods.orthohash import OrthoHashLoss, orthohash_recipe
+from hashlib_edu.experiment import METHODS, PAPER_MAP
 from hashlib_edu.profiles import results_dir
-from hashlib_edu.reproduce import (
-    METHODS,
-    PAPER_MAP,
-    main,
-    reproduce,
-    result_name,
-    run_method,
-    train_and_save,
-)
+from hashlib_edu.reproduce import main, reproduce
 from hashlib_edu.results import RESULT_KEYS, evaluate_codes, load_codes
+
+
+def run_method(method, bits, data, seed=0, epochs=None, device=None):
+    """One (method, bits) through the one path, as reproduce runs it."""
+    experiment = Experiment(method, bits, data.protocol, profile=data.profile, seed=seed,
+                            epochs=epochs)
+    return run(experiment, data=data, device=device, progress=False).record
 
 
 def test_every_method_writes_checkable_results(smoke_data):
@@ -40,8 +40,8 @@ def test_every_method_writes_checkable_results(smoke_data):
 
 def test_rerun_reloads_finished_models(smoke_data):
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
-    first = run_method("dsh", 8, data, device="cpu", progress=False)
-    second = run_method("dsh", 8, data, device="cpu", progress=False)
+    first = run_method("dsh", 8, data, device="cpu")
+    second = run_method("dsh", 8, data, device="cpu")
     assert second["train_seconds"] == first["train_seconds"]  # loaded, not retrained
     assert second["map"] == first["map"]
     # notebook 07 runs only what is missing
@@ -53,9 +53,10 @@ def test_rerun_reloads_finished_models(smoke_data):
 
 def test_another_seed_never_overwrites_the_seed_0_results(smoke_data):
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
-    assert result_name("dsh") == "dsh" and result_name("dsh", 2) == "dsh_seed2"
-    first = run_method("dsh", 6, data, device="cpu", progress=False)
-    other = run_method("dsh", 6, data, seed=2, device="cpu", progress=False)
+    assert Experiment("dsh", 6).result_name() == "dsh"
+    assert Experiment("dsh", 6, seed=2).result_name() == "dsh_seed2"
+    first = run_method("dsh", 6, data, device="cpu")
+    other = run_method("dsh", 6, data, seed=2, device="cpu")
     assert other["method"] == "dsh_seed2" and other["seed"] == 2
     folder = results_dir("smoke") / "cifar10-1k"
     assert json.loads((folder / "dsh-6.json").read_text())["map"] == first["map"]
@@ -67,10 +68,10 @@ def test_another_seed_never_overwrites_the_seed_0_results(smoke_data):
 
 def test_another_training_budget_is_saved_under_its_own_name(smoke_data):
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
-    assert result_name("orthohash", epochs=150) == "orthohash_ep150"
-    assert result_name("orthohash", 1, epochs=150) == "orthohash_ep150_seed1"
-    first = run_method("orthohash", 6, data, device="cpu", progress=False)
-    longer = run_method("orthohash", 6, data, device="cpu", progress=False, epochs=2)
+    assert Experiment("orthohash", 6, epochs=150).result_name() == "orthohash_ep150"
+    assert Experiment("orthohash", 6, seed=1, epochs=150).result_name() == "orthohash_ep150_seed1"
+    first = run_method("orthohash", 6, data, device="cpu")
+    longer = run_method("orthohash", 6, data, device="cpu", epochs=2)
     assert first["epochs"] == 1 and longer["epochs"] == 2
     assert longer["method"] == "orthohash_ep2"
     folder = results_dir("smoke") / "cifar10-1k"
@@ -79,27 +80,25 @@ def test_another_training_budget_is_saved_under_its_own_name(smoke_data):
     assert reproduce(["orthohash"], [6], data=data, profile="smoke", progress=False,
                      skip_existing=True, epochs=2) == []
     # the profile's own schedule (smoke: 1 epoch) is no other budget
-    again = run_method("orthohash", 6, data, device="cpu", progress=False, epochs=1)
+    again = run_method("orthohash", 6, data, device="cpu", epochs=1)
     assert again["method"] == "orthohash" and again["map"] == first["map"]
     assert reproduce(["orthohash"], [6], data=data, profile="smoke", progress=False,
                      skip_existing=True, epochs=1) == []
     # every trained method's recipe takes the budget
     for method in ("cnnbh", "dsh"):
-        record = run_method(method, 6, data, device="cpu", progress=False, epochs=2)
+        record = run_method(method, 6, data, device="cpu", epochs=2)
         assert record["method"] == f"{method}_ep2" and record["epochs"] == 2
 
 
-def test_train_and_save_records_the_loss_and_backbone(smoke_data):
+def test_run_records_the_loss_and_backbone(smoke_data):
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
-    loss_fn = OrthoHashLoss(8, 4, margin=0.1)
-    model, history, record = train_and_save(
-        data, 8, loss_fn, orthohash_recipe(1), method="orthohash", name="orthohash_m0.1",
-        latent_bn=True, device="cpu", progress=False, note="a test")
+    experiment = Experiment("orthohash", 8, settings={"margin": 0.1}, label="orthohash_m0.1")
+    result = run(experiment, data=data, device="cpu", progress=False)
     saved = json.loads((results_dir("smoke") / "cifar10-1k" / "orthohash_m0.1-8.json").read_text())
-    assert saved["map"] == record["map"] and history.epochs == 1
-    assert saved["loss"] == repr(loss_fn) and "margin=0.1" in saved["loss"]
-    assert saved["backbone"] == "small" and saved["latent_bn"] is True
-    assert saved["note"] == "a test" and model.n_bits == 8
+    assert saved["map"] == result.record["map"] and result.history.epochs == 1
+    assert saved["loss"] == repr(result.loss) and "margin=0.1" in saved["loss"]
+    assert saved["backbone"] == "small" and saved["experiment"]["settings"]["margin"] == 0.1
+    assert result.model.n_bits == 8
 
 
 def test_paper_numbers_are_labelled_by_method_and_bits():
@@ -119,7 +118,7 @@ def test_bad_arguments(smoke_data):
         main(["--methods", "nope"])
     with pytest.raises(SystemExit):
         main(["--bits", "0"])
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match="epochs"):
         run_method("dsh", 8, data, epochs=0)
     with pytest.raises(ValueError, match="fitted, not trained"):
         reproduce(["lsh", "dsh"], [8], data=data, epochs=3)
@@ -127,23 +126,22 @@ def test_bad_arguments(smoke_data):
         main(["--methods", "itq", "--epochs", "5"])
 
 
-def test_schedule_knows_the_full_training_set_budget():
-    from types import SimpleNamespace
+def test_budgets_know_the_full_training_set():
+    def epochs(method, protocol, profile="quick"):
+        return Experiment(method, 12, protocol, profile=profile).epochs
 
-    from hashlib_edu.reproduce import _budget, result_name, schedule
-
-    assert schedule("orthohash", "cifar10-1k", "quick") == 60
-    assert schedule("orthohash", "cifar10-dsh", "quick") == 30
-    assert schedule("cnnbh", "cifar10-dsh", "quick") == 30
-    assert schedule("dsh", "cifar10-dsh", "quick") == 26  # DSH's own network, as notebook 04
-    assert schedule("dsh", "cifar10-1k", "quick") == 50
-    assert schedule("orthohash", "cifar10-dsh", "paper") == 100
-    assert schedule("lsh", "cifar10-dsh", "quick") is None
-    dsh_protocol = SimpleNamespace(protocol="cifar10-dsh", profile="quick")
-    one_k = SimpleNamespace(protocol="cifar10-1k", profile="quick")
+    assert epochs("orthohash", "cifar10-1k") == 60
+    assert epochs("orthohash", "cifar10-dsh") == 30
+    assert epochs("cnnbh", "cifar10-dsh") == 30
+    assert epochs("dsh", "cifar10-dsh") == 26  # DSH's own network, as notebook 04
+    assert epochs("dsh", "cifar10-1k") == 50
+    assert epochs("orthohash", "cifar10-dsh", "paper") == 100
+    assert epochs("lsh", "cifar10-dsh") is None
     # 30 epochs is the headline budget on cifar10-dsh (plain name) but not on cifar10-1k
-    assert result_name("orthohash", 0, _budget("orthohash", dsh_protocol, 30)) == "orthohash"
-    assert result_name("orthohash", 0, _budget("orthohash", one_k, 30)) == "orthohash_ep30"
+    assert Experiment("orthohash", 12, "cifar10-dsh", epochs=30,
+                      profile="quick").result_name() == "orthohash"
+    assert Experiment("orthohash", 12, epochs=30, profile="quick").result_name() == \
+        "orthohash_ep30"
 
 
 @pytest.fixture(scope="module")
@@ -187,16 +185,16 @@ def test_pretrained_regimes_run_end_to_end_and_never_share_a_file(smoke_data,
 
 
 def test_regime_and_backbone_are_checked_with_a_clear_message():
-    from hashlib_edu.reproduce import _check_regime, main
+    from hashlib_edu.regimes import check_regime
 
     with pytest.raises(ValueError, match="pretrained backbone"):
-        _check_regime("frozen", "small")
-    with pytest.raises(ValueError, match="small backbone"):
-        _check_regime("scratch", "efficientnet_lite0")
+        check_regime("frozen", "small")
+    with pytest.raises(ValueError, match="from scratch"):
+        check_regime("scratch", "efficientnet_lite0")
     with pytest.raises(ValueError, match="efficientnet_lite0"):
-        _check_regime("finetune-last", "alexnet")
+        check_regime("finetune-last", "alexnet")
     with pytest.raises(ValueError, match="regime"):
-        _check_regime("halfway", "small")
+        check_regime("halfway", "small")
     with pytest.raises(SystemExit):
         main(["--regime", "finetune-last", "--backbone", "resnet18", "--methods", "dpah"])
 
@@ -205,7 +203,7 @@ def test_pooled_features_come_from_the_last_stage_cache(smoke_data, _needs_effic
     import numpy as np
 
     from hashlib_edu.activations import cached_activations
-    from hashlib_edu.reproduce import pretrained_features
+    from hashlib_edu.regimes import pretrained_features
 
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data)
     feats = pretrained_features(data, cut="pooled", progress=False)
@@ -220,12 +218,10 @@ def test_pooled_features_come_from_the_last_stage_cache(smoke_data, _needs_effic
 def test_dsh_on_its_own_protocol_trains_dshs_network(smoke_data):
     import dataclasses
 
-    from hashlib_edu.reproduce import run_method
-
     with_split = dataclasses.replace(smoke_data, n_train=2000)  # the first 2,000 as "train"
     data = load_protocol("cifar10-dsh", "smoke", dataset=with_split)
     record = run_method("dsh", 12, data)
-    assert record["backbone"] == "dshnet" and record["network"] == "DSHNet + BN"
+    assert record["backbone"] == "dshnet" and record["experiment"]["backbone"] == "dshnet"
     assert record["method"] == "dsh" and record["regime"] == "scratch"
 
 

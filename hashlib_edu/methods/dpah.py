@@ -16,6 +16,7 @@ distance scale), its recipe and :func:`train_dpah`.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ from ..losses import (
     dsh_regularizer,
     to_multi_hot,
 )
+from ..specs import MethodSpec, code_layer_network
 from ..training import History, Recipe, sgd_onecycle_recipe, train_with_code_layer
 
 __all__ = ["relaxed_hamming_distance", "dpah_inter_hinge", "dpah_inter_bound", "DPAHLoss",
@@ -363,8 +365,10 @@ def dpah_loss(bits: int, n_classes: int = 10, seed: int = 0, **overrides) -> DPA
     return DPAHLoss(bits, n_classes, seed=seed, **settings)
 
 
-#: Epochs of DPAH on the shared small backbone, per profile (``cifar10-1k``): OrthoHash's.
-DPAH_EPOCHS = {"smoke": 1, "quick": 60, "paper": 100}
+#: Epochs of DPAH trained from scratch, per protocol and profile: OrthoHash's budget
+#: (``cifar10-dsh`` trains on ten times the images, so ``quick`` gives it half the epochs).
+DPAH_EPOCHS = {"cifar10-1k": {"smoke": 1, "quick": 60, "paper": 100},
+               "cifar10-dsh": {"smoke": 1, "quick": 30, "paper": 100}}
 
 
 def dpah_recipe(epochs: int, lr: float = 0.1) -> Recipe:
@@ -388,7 +392,50 @@ def train_dpah(data: ProtocolData, bits: int, loss_fn: DPAHLoss | None = None,
         ``(model, history)``; see :func:`hashlib_edu.training.train_with_code_layer`.
     """
     loss_fn = loss_fn or dpah_loss(bits, len(data.dataset.classes), seed=seed)
-    recipe = recipe or dpah_recipe(DPAH_EPOCHS[data.profile])
+    recipe = recipe or dpah_recipe(DPAH_EPOCHS[data.protocol.removesuffix("-val")][data.profile])
     return train_with_code_layer(data, bits, loss_fn, recipe, method=method, latent_bn=True,
                                  pretrained=pretrained, seed=seed, device=device,
                                  progress=progress, download=download)
+
+
+# --------------------------------------------------------------------------- as an experiment
+
+
+@dataclass(frozen=True)
+class DPAHSettings:
+    """What an :class:`~hashlib_edu.experiment.Experiment` of DPAH may change (defaults: the
+    course's settings, :data:`DPAH_SETTINGS`).
+
+    Attributes:
+        alpha: the inter-class margin of the hinge (the paper's alpha).
+        init: the positions' start, one of :data:`INIT_NAMES`.
+        init_magnitude: the start's magnitude (rows of ``+-init_magnitude``).
+        scale: the distance scale ``s``; ``None``: :func:`dpah_scale` of the code length.
+        latent_bn: BatchNorm on the code layer.
+    """
+
+    alpha: float = DPAH_SETTINGS["alpha"]
+    init: str = DPAH_SETTINGS["init"]
+    init_magnitude: float = DPAH_SETTINGS["init_magnitude"]
+    scale: float | None = None
+    latent_bn: bool = True
+
+    def loss(self, bits: int, n_classes: int, seed: int) -> DPAHLoss:
+        """The loss these settings define."""
+        settings = {k: v for k, v in asdict(self).items() if k != "latent_bn"}
+        if settings["scale"] is None:
+            settings["scale"] = dpah_scale(bits)
+        return DPAHLoss(bits, n_classes, seed=seed, **settings)
+
+
+def _epochs(backbone: str, protocol: str, profile: str) -> int:
+    return DPAH_EPOCHS[protocol][profile]
+
+
+#: DPAH as an experiment: the small backbone + a code layer with BatchNorm, DPAH's loss.
+SPEC = MethodSpec(
+    name="dpah", settings=DPAHSettings, default_backbone=lambda protocol: "small",
+    epochs=_epochs, recipe=lambda settings, backbone, epochs: dpah_recipe(epochs),
+    network=lambda bits, n_classes, settings, recipe, backbone, dim: code_layer_network(
+        bits, settings.latent_bn, recipe, backbone, dim),
+    loss=lambda bits, n_classes, settings, seed, recipe: settings.loss(bits, n_classes, seed))

@@ -16,6 +16,7 @@ model", :func:`finetune_init`). On the course's shared small backbone DSH trains
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -34,6 +35,7 @@ from ..losses import (
     pairwise_squared_distances,
     similarity_matrix,
 )
+from ..specs import MethodSpec, code_layer_network
 from ..training import History, Recipe, seed_everything, state_digest, train_hash_model
 
 __all__ = ["dsh_regularizer", "dsh_loss", "dsh_sigmoid_loss", "DSHLoss", "DSHSigmoidLoss",
@@ -250,12 +252,15 @@ class DSHNet(nn.Module):
         return self.embed(x)
 
 
-#: Epochs of DSH's own CIFAR network per profile and protocol. ``cifar10-dsh`` trains on
-#: 50,000 images (quick: 26 epochs, about 14 CPU minutes here); ``cifar10-1k`` on 5,000: the
-#: budget of notebook 04's sweeps, finetuning and ensembles (quick: 10 epochs, about 27 s a model).
+#: Epochs of DSH trained from scratch, per network, protocol and profile: DSH's own CIFAR
+#: network (``dshnet``) on its protocol ``cifar10-dsh`` (50,000 training images) and on
+#: ``cifar10-1k`` (notebook 04's sweeps, finetuning and ensembles); the small backbone + a code
+#: layer (``small``, the equal-backbone comparison with the other methods).
 DSH_EPOCHS = {
-    "cifar10-dsh": {"smoke": 1, "quick": 26, "paper": 150},
-    "cifar10-1k": {"smoke": 1, "quick": 10, "paper": 150},
+    "dshnet": {"cifar10-dsh": {"smoke": 1, "quick": 26, "paper": 150},
+               "cifar10-1k": {"smoke": 1, "quick": 10, "paper": 150}},
+    "small": {"cifar10-1k": {"smoke": 1, "quick": 50, "paper": 100},
+              "cifar10-dsh": {"smoke": 1, "quick": 30, "paper": 100}},
 }
 
 
@@ -308,3 +313,57 @@ def train_dsh(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe,
     history = train_hash_model(model, data, bits, loss_fn, recipe, method=method, tag=tag,
                                seed=seed, device=device, progress=progress, download=download)
     return model, history
+
+
+# --------------------------------------------------------------------------- as an experiment
+
+
+@dataclass(frozen=True)
+class DSHSettings:
+    """What an :class:`~hashlib_edu.experiment.Experiment` of DSH may change.
+
+    Attributes:
+        loss: ``"dsh"`` (:class:`DSHLoss`, the paper's) or ``"sigmoid"``
+            (:class:`DSHSigmoidLoss`, the relaxation the paper compares against).
+        alpha: weight of the regularizer (``"dsh"`` only).
+        margin: the margin; ``None``: ``2k`` for ``"dsh"`` (the paper's), 2 for ``"sigmoid"``.
+    """
+
+    loss: str = "dsh"
+    alpha: float = 0.01
+    margin: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("dsh", "sigmoid"):
+            raise ValueError(f"loss must be 'dsh' or 'sigmoid'; got {self.loss!r}.")
+
+    def make_loss(self, bits: int) -> HashingLoss:
+        """The loss these settings define."""
+        if self.loss == "sigmoid":
+            return DSHSigmoidLoss(bits, margin=2.0 if self.margin is None else self.margin)
+        return DSHLoss(bits, alpha=self.alpha, margin=self.margin)
+
+
+def _recipe(settings: DSHSettings, backbone: str, epochs: int) -> Recipe:
+    if backbone == "dshnet":
+        return dsh_recipe(epochs)
+    from ..training import code_layer_recipe
+
+    return code_layer_recipe(epochs)
+
+
+def _network(bits: int, n_classes: int, settings: DSHSettings, recipe: Recipe,
+             backbone: str | nn.Module, feature_dim: int | None) -> nn.Module:
+    if backbone == "dshnet":
+        return DSHNet(bits, batchnorm=recipe.extra.get("batchnorm", True))
+    return code_layer_network(bits, False, recipe, backbone, feature_dim)
+
+
+#: DSH as an experiment: DSH's own network on its protocol, the small backbone + a code
+#: layer elsewhere; the pairwise loss.
+SPEC = MethodSpec(
+    name="dsh", settings=DSHSettings,
+    default_backbone=lambda protocol: "dshnet" if protocol == "cifar10-dsh" else "small",
+    epochs=lambda backbone, protocol, profile: DSH_EPOCHS[backbone][protocol][profile],
+    recipe=_recipe, network=_network,
+    loss=lambda bits, n_classes, settings, seed, recipe: settings.make_loss(bits))

@@ -158,7 +158,8 @@ def test_dsh_recipe_defaults():
     r = dsh_recipe(26)
     assert (r.epochs, r.lr, r.optimizer, r.schedule, r.augment) == (26, 2e-3, "adamw",
                                                                      "onecycle", True)
-    assert DSH_EPOCHS["cifar10-dsh"]["smoke"] == 1 and DSH_EPOCHS["cifar10-1k"]["quick"] > 1
+    assert DSH_EPOCHS["dshnet"]["cifar10-dsh"]["smoke"] == 1
+    assert DSH_EPOCHS["dshnet"]["cifar10-1k"]["quick"] > 1
 
 
 def test_dsh_smoke_training_beats_chance(smoke_data):

@@ -199,7 +199,8 @@ def test_orthohash_recipe():
     for field in ("lr", "weight_decay", "batch_size", "optimizer", "schedule", "augment"):
         assert getattr(a, field) == getattr(c, field)
     assert "label_smoothing" not in a.extra
-    assert ORTHOHASH_EPOCHS["smoke"] == 1 and ORTHOHASH_EPOCHS["quick"] == 60
+    assert ORTHOHASH_EPOCHS["cifar10-1k"]["smoke"] == 1
+    assert ORTHOHASH_EPOCHS["cifar10-1k"]["quick"] == 60
 
 
 def test_orthohash_course_settings_and_overrides():
