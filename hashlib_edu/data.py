@@ -15,6 +15,11 @@ It also holds the protocols' splits as in-memory :class:`ProtocolData`
 (:func:`load_protocol`, with small subsets under the ``smoke`` profile) and the
 class-balanced :func:`validation_split` of a training set that settings are chosen on.
 
+Safety: the official pickles are read by a restricted unpickler that builds numpy arrays,
+lists, dicts and strings only (a batch asking for anything else is refused, naming the file);
+the decoded cache is an ``npz`` read without pickle, written to a temporary name and renamed
+into place, and rebuilt from the source when it is damaged.
+
 This module is pure numpy/PIL: no networks, no torch at import time.
 """
 
@@ -25,11 +30,15 @@ import os
 import pickle
 import tempfile
 import time
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .files import atomic_savez
 from .profiles import get_profile
 
 __all__ = [
@@ -48,6 +57,8 @@ __all__ = [
     "make_synthetic",
     "CIFAR10_MEAN",
     "CIFAR10_STD",
+    "IMAGE_SHAPE",
+    "check_images",
 ]
 
 CIFAR10_CLASSES: tuple[str, ...] = (
@@ -60,6 +71,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 #: Channel statistics of the official CIFAR-10 training set (the JPEG copy differs by < 0.01).
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+#: The ``(height, width, channels)`` of every image the course trains on.
+IMAGE_SHAPE = (32, 32, 3)
 
 PROTOCOLS: dict[str, str] = {
     "cifar10-1k": "CNNBH/DPAH: 100 queries per class from all 60,000 images; 500 training "
@@ -149,12 +162,73 @@ def _write_cache(ds: ImageDataset, root: Path) -> Path | None:
     for path in _cache_candidates(root):
         if not _is_writable(path.parent):
             continue
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-        np.savez(tmp, images=ds.images, labels=ds.labels,
-                 classes=np.array(ds.classes), source=np.array(ds.source))
-        os.replace(tmp, path)
+        atomic_savez(path, images=ds.images, labels=ds.labels,
+                     classes=np.array(ds.classes), source=np.array(ds.source))
         return path
     return None
+
+
+#: What an official CIFAR-10 pickle may ask the unpickler to build: numpy arrays (as numpy
+#: 1.x and 2.x pickle them) and bytes; everything else is refused unrun.
+_PICKLE_GLOBALS: dict[tuple[str, str], Any] = {}
+
+
+def _pickle_globals() -> dict[tuple[str, str], Any]:
+    if not _PICKLE_GLOBALS:
+        try:
+            from numpy._core.multiarray import _reconstruct
+            from numpy._core.numeric import _frombuffer
+        except ImportError:  # numpy 1.x
+            from numpy.core.multiarray import _reconstruct
+            from numpy.core.numeric import _frombuffer
+        import _codecs
+
+        for module in ("numpy.core", "numpy._core"):
+            _PICKLE_GLOBALS[(f"{module}.multiarray", "_reconstruct")] = _reconstruct
+            _PICKLE_GLOBALS[(f"{module}.numeric", "_frombuffer")] = _frombuffer
+        _PICKLE_GLOBALS.update({("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                                ("_codecs", "encode"): _codecs.encode,
+                                ("builtins", "bytes"): bytes,
+                                ("builtins", "bytearray"): bytearray})
+    return _PICKLE_GLOBALS
+
+
+class _RefusedPickle(pickle.UnpicklingError):
+    """A pickle asked for an object an official CIFAR-10 file never holds."""
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """Builds only what the official pickles hold (numpy arrays, dicts, lists, strings)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = _pickle_globals().get((module, name))
+        if found is None:
+            raise _RefusedPickle(f"it asks to build {module}.{name}, which no official "
+                                 "CIFAR-10 file holds")
+        return found
+
+
+def _read_pickle(path: Path) -> Any:
+    """One official CIFAR-10 pickle (``latin1`` strings), through :class:`_CifarUnpickler`.
+
+    Raises:
+        ValueError: naming the file, when it is damaged or asks for anything but plain data
+            (nothing it asks for is run).
+    """
+    try:
+        with open(path, "rb") as f:
+            return _CifarUnpickler(f, encoding="latin1").load()
+    except _RefusedPickle as exc:
+        raise ValueError(
+            f"Refused to read {path}: {exc}, so it is not the official CIFAR-10 (nothing in it "
+            "was run). Delete the folder and download again (load_cifar10(download=True)), or "
+            "use the image-folder copy."
+        ) from None
+    except Exception as exc:  # truncated or not a pickle
+        raise ValueError(
+            f"Could not read CIFAR-10 file {path} ({exc.__class__.__name__}: {exc}). "
+            "The file is damaged: delete the folder and download again."
+        ) from exc
 
 
 def _canonical_order(labels: np.ndarray, is_test: np.ndarray) -> np.ndarray:
@@ -172,9 +246,10 @@ def _load_batches(folder: Path) -> ImageDataset:
         )
     images, labels, is_test = [], [], []
     for n in names:
+        batch = _read_pickle(folder / n)
         try:
-            with open(folder / n, "rb") as f:
-                batch = pickle.load(f, encoding="latin1")
+            if not isinstance(batch, dict) or np.asarray(batch["data"]).dtype == object:
+                raise ValueError("not a dict of a uint8 data array and a label list")
             data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
             batch_labels = np.asarray(batch["labels"], dtype=np.int64)
             if batch_labels.shape != (len(data),):
@@ -192,9 +267,9 @@ def _load_batches(folder: Path) -> ImageDataset:
     meta_path = folder / "batches.meta"
     classes = CIFAR10_CLASSES
     if meta_path.is_file():
+        meta = _read_pickle(meta_path)
         try:
-            with open(meta_path, "rb") as f:
-                classes = tuple(pickle.load(f, encoding="latin1")["label_names"])
+            classes = tuple(str(name) for name in meta["label_names"])
         except Exception as exc:  # truncated pickle, wrong content
             raise ValueError(
                 f"Could not read {meta_path} ({exc.__class__.__name__}: {exc}). "
@@ -233,6 +308,12 @@ def load_image_folder(
     if not root.is_dir():
         raise DataNotFoundError(f"Image folder {root} does not exist.")
     found = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not found:
+        raise ValueError(
+            f"{root} holds no class folders: an image folder is laid out as "
+            f"{root}/<class>/<image> (e.g. {root}/cat/0001.png). Move each class's images "
+            "into a folder named after the class."
+        )
     if classes is None:
         classes = tuple(found)
     unknown = sorted(set(found) - set(classes))
@@ -252,7 +333,8 @@ def load_image_folder(
         labels.extend([label] * len(files))
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
-        raise ValueError(f"Images under {root} differ in size {sorted(shapes)[:3]}; resize them first.")
+        raise ValueError(f"Images under {root} differ in size {sorted(shapes)[:3]}; resize them "
+                         "all to one size first (e.g. with PIL: Image.open(p).resize((32, 32))).")
     return ImageDataset(np.stack(images), np.asarray(labels, dtype=np.int64), tuple(classes),
                         source=f"image folder {root}")
 
@@ -304,7 +386,13 @@ def load_cifar10(root: str | os.PathLike | None = None, download: bool = True,
     start = time.perf_counter()
     for cache in _cache_candidates(root):
         if cache.is_file():
-            ds = _load_cache(cache)
+            try:
+                ds = _load_cache(cache)
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                warnings.warn(f"The decoded CIFAR-10 cache {cache} is damaged "
+                              f"({exc.__class__.__name__}: {exc}); rebuilding it from the "
+                              "source (delete it by hand if this repeats).", stacklevel=2)
+                continue
             ds.info = {"cache": str(cache), "seconds": time.perf_counter() - start}
             if verbose:
                 print(f"CIFAR-10 from cache {cache} ({ds.info['seconds']:.1f} s); source: {ds.source}")
@@ -328,7 +416,7 @@ def load_cifar10(root: str | os.PathLike | None = None, download: bool = True,
             ds = _load_batches(batches)
         else:
             raise DataNotFoundError(
-                f"CIFAR-10 not found under {root} (looked for {CACHE_NAME}, "
+                f"CIFAR-10 not found under {root} (looked for a usable {CACHE_NAME}, "
                 f"cifar-10-batches-py/ and train/<class>/, test/<class>/ image folders)"
                 + (f"; the download failed ({download_error})" if download_error else
                    "; download=False")
@@ -390,7 +478,12 @@ def split(labels: np.ndarray, protocol: str, seed: int = 0,
     if protocol == "cifar10-dsh":
         n_train = N_TRAIN if n_train is None and len(labels) == N_TRAIN + N_TEST else n_train
         if n_train is None or not 0 < n_train < len(labels):
-            raise ValueError("cifar10-dsh needs the official train/test boundary: pass n_train=.")
+            raise ValueError(
+                "cifar10-dsh needs the official train/test boundary: the first n_train images "
+                f"must be the training set and the rest the test set (got n_train={n_train} "
+                f"for {len(labels)} images). For load_protocol, give the dataset it "
+                "(ImageDataset(..., n_train=N), or dataset.n_train = N; load_cifar10() sets "
+                "it); for split, pass split(labels, 'cifar10-dsh', n_train=N).")
         t = np.arange(n_train, dtype=np.int64)
         return np.arange(n_train, len(labels), dtype=np.int64), t, t.copy()
     raise ValueError(f"Unknown protocol {protocol!r}. Known protocols: "
@@ -499,12 +592,42 @@ def _subsample(idx: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Gener
     return np.sort(np.concatenate(picked))
 
 
+def check_images(images: np.ndarray, labels: np.ndarray, where: str = "the dataset") -> None:
+    """Check images and labels where they enter the course (:func:`load_protocol`): images
+    ``(n, 32, 32, 3)`` uint8 (:data:`IMAGE_SHAPE`), labels ``(n,)`` integer class ids.
+
+    Raises:
+        ValueError: saying what is wrong and how to fix it (e.g. resize the images).
+    """
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        h, w, c = IMAGE_SHAPE
+        raise ValueError(
+            f"Images of {where} have shape {images.shape}; the course's networks take "
+            f"(n, {h}, {w}, {c}) RGB images. Resize them first, e.g. "
+            f"np.stack([np.asarray(Image.fromarray(im).convert('RGB').resize(({w}, {h}))) "
+            "for im in images]) with PIL's Image.")
+    if images.dtype != np.uint8:
+        raise ValueError(f"Images of {where} are {images.dtype}; the course takes uint8 pixels "
+                         "in 0..255 (e.g. (x * 255).round().astype(np.uint8) from floats in "
+                         "[0, 1]).")
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"Labels of {where} are {labels.dtype} of shape {labels.shape}; the course takes "
+            f"one integer class id per image, shape ({len(images)},). Drop unlabelled images "
+            "(NaN labels) and convert with labels.astype(np.int64).")
+
+
 def load_protocol(protocol: str = "cifar10-1k", profile: str | None = None, seed: int = 0,
                   dataset: ImageDataset | None = None, root=None) -> ProtocolData:
     """CIFAR-10 (or ``dataset``) split by ``protocol``; under ``smoke``, small class-balanced
-    subsets (100 queries, 500 training, 2,000 database images) so CI runs in seconds."""
+    subsets (100 queries, 500 training, 2,000 database images) so CI runs in seconds.
+
+    ``dataset`` must hold ``images (n, 32, 32, 3)`` uint8 and ``labels (n,)`` integer class
+    ids (:func:`check_images`), and for ``cifar10-dsh`` its ``n_train``."""
     profile = get_profile(profile)
     ds = dataset if dataset is not None else load_cifar10(root)
+    check_images(ds.images, ds.labels, where=ds.source)
     q, t, db = split(ds.labels, protocol, seed=seed, n_train=ds.n_train)
     if profile == "smoke":
         rng = np.random.default_rng(seed)

@@ -106,8 +106,24 @@ def _check_ns_fit(ns: list[int], nd: int) -> None:
         raise ValueError(f"n={max(ns)} exceeds the database size {nd}; use n <= {nd}.")
 
 
+def _check_finite_labels(arr: np.ndarray, name: str) -> None:
+    """Refuse NaN / infinite labels: such an item is never relevant, so it would be scored as a
+    silent miss instead of flagged."""
+    if np.issubdtype(arr.dtype, np.inexact):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            first = np.argwhere(bad)[0].tolist()
+            raise ValueError(
+                f"{name} holds {int(bad.sum())} NaN or infinite value(s) (first at index "
+                f"{first[0] if len(first) == 1 else tuple(first)}): every item needs a class "
+                "id. Drop the unlabelled items from both the codes and the labels, or give "
+                "them a class."
+            )
+
+
 def _labels(labels: Any, n: int, name: str, codes_name: str) -> np.ndarray:
     arr = as_numpy(labels)
+    _check_finite_labels(arr, name)
     if arr.ndim not in (1, 2):
         raise ValueError(
             f"{name} must be (n,) class ids or (n, c) multi-hot; got shape {arr.shape}."
@@ -718,6 +734,8 @@ def euclidean_precision_at_n(query_feats, db_feats, query_labels, db_labels,
         )
     if len(q) != len(ql) or len(d) != len(dl):
         raise ValueError("each feature row needs one label.")
+    _check_finite_labels(ql.numpy(), "query_labels")
+    _check_finite_labels(dl.numpy(), "db_labels")
     ns = [int(n) for n in ns]
     if not ns or min(ns) <= 0 or max(ns) > len(d):
         raise ValueError(f"every n must be in 1..{len(d)}; got {ns}.")

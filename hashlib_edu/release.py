@@ -18,6 +18,14 @@ empty: never download), by default :func:`default_models_url`. Never under the `
 profile unless that variable is set (CI is offline), never with ``HASHLIB_EDU_TRAIN=1``.
 Offline, or with nothing published, a short notice is printed and the model is trained.
 
+Safety: nothing here unpickles code. Checkpoints and bundles are read with
+``torch.load(weights_only=True)`` (tensors and plain values only). A manifest entry names a
+plain file inside the bundle's folder (no separators, no ``..``); a download stops at the
+manifest's ``size`` and at an overall deadline (:data:`DOWNLOAD_DEADLINE`, or
+``$HASHLIB_EDU_DOWNLOAD_SECONDS``), and is kept only after its sha256 matched, it proved a
+bundle of final weights and (given ``expected_shapes``) it fits the model it is for. Every
+file is written to a temporary name and renamed into place.
+
 Precision: :func:`pack` stores float32 unless given a ``check`` that rebuilds a model and
 shows its codes are identical in float16 (:func:`codes_check`): the state alone cannot say
 whether half precision changes a code, so a bundle is only made smaller where it was shown
@@ -29,27 +37,39 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import hashlib
+import io
 import json
 import os
+import pickle
 import tempfile
+import time
 import urllib.parse
 import urllib.request
+import zipfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import torch
 from torch import nn
 
-from . import REPO_URL, __version__
+from ._version import REPO_URL, __version__
+from .files import atomic_write_bytes, atomic_write_text
 from .profiles import checkpoints_dir, get_profile, output_root
 
 __all__ = [
     "MODELS_URL_ENV",
     "TRAIN_ENV",
+    "DEADLINE_ENV",
     "MANIFEST",
+    "MANIFEST_KEYS",
     "BUNDLE_FORMAT",
+    "DOWNLOAD_DEADLINE",
     "ChecksumError",
+    "ManifestError",
+    "BundleError",
+    "UnsafeCheckpointError",
+    "check_entry",
     "default_models_url",
     "training_forced",
     "models_url",
@@ -75,6 +95,13 @@ BUNDLE_FORMAT = "hashlib_edu-model-1"
 #: manifest: a short wait when offline; a model file: a slow link still gets through).
 MANIFEST_TIMEOUT = 10.0
 HTTP_TIMEOUT = 30.0
+#: Seconds a whole model download may take (a drip-fed or endless transfer is abandoned then
+#: and the model trained instead); ``$HASHLIB_EDU_DOWNLOAD_SECONDS`` or ``fetch(deadline=)``
+#: set another.
+DOWNLOAD_DEADLINE = 600.0
+DEADLINE_ENV = "HASHLIB_EDU_DOWNLOAD_SECONDS"
+#: The keys every manifest entry must have.
+MANIFEST_KEYS = ("name", "file", "sha256", "size")
 _CHUNK = 1 << 20
 _FLOAT32_NOTE = ("float32 unless pack() was given a check that rebuilt the model and found "
                  "identical codes in float16 (then float16)")
@@ -88,7 +115,23 @@ _NOTICED: set[str] = set()
 
 
 class ChecksumError(RuntimeError):
-    """A downloaded model file whose sha256 is not the manifest's (it is never loaded)."""
+    """A downloaded model file whose sha256 or size is not the manifest's (it is never
+    loaded)."""
+
+
+class ManifestError(ValueError):
+    """A manifest entry that is incomplete or names a file outside its bundle's folder
+    (nothing is opened for it)."""
+
+
+class BundleError(RuntimeError):
+    """A verified download that is not a bundle of final weights, or not of the model it is
+    meant for (it is not kept)."""
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """A checkpoint that holds Python objects beyond tensors and plain values: loading it
+    would run code stored in it, so it is not loaded."""
 
 
 # --------------------------------------------------------------------------- where
@@ -144,12 +187,70 @@ def _local_dir(location: str) -> Path:
     return Path(location).expanduser()
 
 
+def check_entry(entry: Any, where: str) -> dict:
+    """A manifest entry, checked before anything is opened for it: a dict with every key of
+    :data:`MANIFEST_KEYS`, ``file`` a plain file name (no folder separators, no ``..``, not
+    absolute), ``sha256`` 64 hex digits, ``size`` a byte count.
+
+    Args:
+        entry: one item of the manifest's ``models`` list.
+        where: the manifest's location, for the error message.
+
+    Raises:
+        ManifestError: naming the manifest, the entry and what is wrong.
+    """
+    fix = ("Repack the bundle (python -m hashlib_edu.release pack) and publish it again, point "
+           f"{MODELS_URL_ENV} at another bundle, or train instead ({TRAIN_ENV}=1).")
+    if not isinstance(entry, dict):
+        raise ManifestError(f"The manifest {where} holds an entry that is not an object "
+                            f"({entry!r:.80}). {fix}")
+    label = entry.get("name", "without a name")
+    missing = [key for key in MANIFEST_KEYS if key not in entry]
+    if missing:
+        raise ManifestError(f"The manifest {where}: entry {label!r} lacks {', '.join(missing)} "
+                            f"(every entry needs {', '.join(MANIFEST_KEYS)}). {fix}")
+    name, file, sha, size = (entry[key] for key in MANIFEST_KEYS)
+    if not isinstance(name, str) or not name:
+        raise ManifestError(f"The manifest {where}: an entry's name is {name!r}, not a "
+                            f"non-empty string. {fix}")
+    if not _is_plain_file_name(file):
+        raise ManifestError(f"The manifest {where}: entry {name!r} names the file {file!r}, "
+                            "which is not a plain file name inside the bundle's folder (no "
+                            f"folders, no '..', not absolute); nothing was opened. {fix}")
+    if (not isinstance(sha, str) or len(sha) != 64
+            or any(c not in "0123456789abcdef" for c in sha.lower())):
+        raise ManifestError(f"The manifest {where}: entry {name!r} has sha256 {sha!r}, not 64 "
+                            f"hex digits. {fix}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ManifestError(f"The manifest {where}: entry {name!r} has size {size!r}, not a "
+                            f"byte count. {fix}")
+    return entry
+
+
+def _is_plain_file_name(file: Any) -> bool:
+    """A file name alone: no separator of any system, not ``.``/``..``, no NUL, not absolute."""
+    return (isinstance(file, str) and file not in ("", ".", "..") and "\0" not in file
+            and "/" not in file and "\\" not in file
+            and PurePosixPath(file).name == file and PureWindowsPath(file).name == file
+            and not PureWindowsPath(file).drive)
+
+
 def _open(location: str, filename: str, timeout: float = HTTP_TIMEOUT):
-    """A binary stream of ``filename`` at ``location`` (raises ``OSError`` when absent)."""
+    """A binary stream of ``filename``, a plain file name (:func:`check_entry`), at
+    ``location``: an http(s) response, or a regular file that lies in the local folder (raises
+    ``OSError`` when absent, a device, a folder, or a link leading out of the folder)."""
+    if not _is_plain_file_name(filename):
+        raise ManifestError(f"{filename!r} is not a plain file name; refused.")
     if _is_http(location):
         url = f"{location.rstrip('/')}/{urllib.parse.quote(filename)}"
         return urllib.request.urlopen(url, timeout=timeout)  # http(s) only
-    return open(_local_dir(location) / filename, "rb")
+    folder = _local_dir(location)
+    path = folder / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"no regular file {path}")
+    if path.resolve().parent != folder.resolve():
+        raise FileNotFoundError(f"{path} leads out of {folder}")
+    return open(path, "rb")
 
 
 def _notice(location: str, text: str) -> None:
@@ -255,17 +356,44 @@ def codes_check(build: Callable[[str], nn.Module | None], probe: torch.Tensor,
 
 
 def _manifest_entries(out: Path) -> dict[str, dict]:
-    """The entries of an existing ``out/manifest.json`` whose files are still intact."""
+    """The entries of an existing ``out/manifest.json`` that are well formed and whose files,
+    inside ``out``, are still intact; the others are dropped with a printed reason."""
     try:
         models = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["models"]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
     kept = {}
-    for entry in models:
+    for entry in models if isinstance(models, list) else []:
+        try:
+            check_entry(entry, str(out / MANIFEST))
+        except ManifestError as err:
+            print(f"dropped from the manifest: {err}")
+            continue
         path = out / entry["file"]
-        if path.is_file() and sha256_file(path) == entry["sha256"]:
+        if (path.is_file() and path.resolve().parent == out.resolve()
+                and sha256_file(path) == entry["sha256"]):
             kept[entry["name"]] = entry
     return kept
+
+
+def _load_checkpoint(path: Path) -> Any:
+    """A checkpoint read with ``weights_only=True`` (tensors and plain values only).
+
+    Raises:
+        UnsafeCheckpointError: a ``torch.save`` archive that holds other Python objects.
+        Exception: whatever ``torch.load`` raises for a file that is not a checkpoint.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if not zipfile.is_zipfile(path):
+            raise
+        raise UnsafeCheckpointError(
+            f"{path} holds Python objects beyond tensors and plain values, so it was not "
+            "loaded: loading it would run code stored in it. If it is a checkpoint of an "
+            "older hashlib_edu that you trained yourself, train it again (delete it and rerun "
+            "its notebook); otherwise move it out of the checkpoints folder, or pack the "
+            f"others with --only PATTERN. ({str(err).splitlines()[-1][:200]})") from err
 
 
 def pack(checkpoints: str | os.PathLike | None = None, out: str | os.PathLike | None = None,
@@ -300,7 +428,9 @@ def pack(checkpoints: str | os.PathLike | None = None, out: str | os.PathLike | 
         if only is not None and not fnmatch.fnmatchcase(name, only):
             continue
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            state = _load_checkpoint(path)
+        except UnsafeCheckpointError:
+            raise
         except Exception as err:  # skipped, saying why
             print(f"skipped {name}: not readable ({type(err).__name__}: {err}).")
             continue
@@ -322,10 +452,11 @@ def pack(checkpoints: str | os.PathLike | None = None, out: str | os.PathLike | 
         half = check is not None and _half_is_safe(name, state["model"], check)
         bundle = bundle_state(state, half=half)
         target = dst / f"{name}.pt"
-        tmp = target.with_name(target.name + ".tmp")
-        torch.save(bundle, tmp)
-        torch.load(tmp, map_location="cpu", weights_only=True)  # loadable without pickled code
-        os.replace(tmp, target)
+        buffer = io.BytesIO()
+        torch.save(bundle, buffer)
+        buffer.seek(0)
+        torch.load(buffer, map_location="cpu", weights_only=True)  # loadable without code
+        atomic_write_bytes(target, buffer.getvalue())
         history = bundle["history"]
         entries[name] = {"name": name, "file": target.name, "sha256": sha256_file(target),
                          "size": target.stat().st_size, "dtype": bundle["dtype"],
@@ -334,9 +465,7 @@ def pack(checkpoints: str | os.PathLike | None = None, out: str | os.PathLike | 
         print(f"packed {name} ({bundle['dtype']}, {entries[name]['size'] / 1e6:.1f} MB)")
     manifest = {"format": BUNDLE_FORMAT, "version": __version__, "dtype_note": _FLOAT32_NOTE,
                 "models": [entries[name] for name in sorted(entries)]}
-    tmp = dst / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, dst / MANIFEST)
+    atomic_write_text(dst / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return manifest["models"]
 
 
@@ -346,84 +475,192 @@ def pack(checkpoints: str | os.PathLike | None = None, out: str | os.PathLike | 
 def read_manifest(location: str) -> dict[str, dict] | None:
     """The manifest at ``location`` as ``{name: entry}``, or ``None`` (with one printed notice)
     when it cannot be read: offline, nothing published there, not a manifest. An http(s)
-    manifest is read once per process."""
+    manifest is read once per process.
+
+    Raises:
+        ManifestError: a manifest whose entries are incomplete or name files outside the
+            bundle's folder (:func:`check_entry`).
+    """
     if _is_http(location) and location in _MANIFESTS:
         return _MANIFESTS[location]
     try:
         with _open(location, MANIFEST, MANIFEST_TIMEOUT) as f:
             data = json.loads(f.read().decode("utf-8"))
-        models = {entry["name"]: entry for entry in data["models"]}
+        models = data["models"]
+        if not isinstance(models, list):
+            raise TypeError("its models are not a list")
     except (OSError, ValueError, KeyError, TypeError) as err:
         reason = getattr(err, "reason", None) or type(err).__name__
         _notice(location, f"No trained models found at {location} ({reason}): training "
                           f"instead (set {MODELS_URL_ENV} to look elsewhere).")
         models = None
+    if models is not None:
+        where = f"{location.rstrip('/')}/{MANIFEST}"
+        models = {entry["name"]: entry for entry in (check_entry(e, where) for e in models)}
     if _is_http(location):
         _MANIFESTS[location] = models
     return models
 
 
-def _check_bundle(path: Path, name: str, entry: Mapping[str, Any]) -> None:
-    """A verified download is a bundle: loadable without pickled code, final weights only."""
+def _check_bundle(path: Path, name: str, entry: Mapping[str, Any],
+                  expected_shapes: Mapping[str, tuple[int, ...]] | None) -> None:
+    """A verified download is a bundle: loadable without pickled code, final weights only, and
+    (given ``expected_shapes``) the model state of the network it is meant for."""
+    fix = ("Repack the bundle at its source (python -m hashlib_edu.release pack) or train "
+           f"instead ({TRAIN_ENV}=1).")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise RuntimeError(f"{entry['file']} matches the manifest's sha256 but is not a "
-                           f"hashlib_edu model bundle ({err}); it was not kept. Train instead "
-                           f"(HASHLIB_EDU_TRAIN=1) or fix the bundle at its source.") from err
+        raise BundleError(f"{entry['file']} matches the manifest's sha256 but is not a "
+                          f"hashlib_edu model bundle ({str(err).splitlines()[0][:200]}); it was "
+                          f"not kept. {fix}") from err
     if not _is_checkpoint(state) or "optimizer" in state or not is_finished(state):
-        raise RuntimeError(f"{entry['file']} is not the final weights of a finished {name}; it "
-                           "was not kept. Repack the bundle (python -m hashlib_edu.release pack) "
-                           "or train instead (HASHLIB_EDU_TRAIN=1).")
+        raise BundleError(f"{entry['file']} is not the final weights of a finished {name}; it "
+                          f"was not kept. {fix}")
+    if expected_shapes is None:
+        return
+    model = state["model"]
+    if not isinstance(model, Mapping):
+        raise BundleError(f"{entry['file']} holds no model state for {name}; it was not kept. "
+                          f"{fix}")
+    got = {k: tuple(v.shape) if torch.is_tensor(v) else None for k, v in model.items()}
+    want = {k: tuple(v) for k, v in expected_shapes.items()}
+    problems = [f"missing {k}" for k in sorted(set(want) - set(got))]
+    problems += [f"unexpected {k}" for k in sorted(set(got) - set(want))]
+    problems += [f"{k} is {got[k]} in the bundle, {want[k]} in the model"
+                 for k in sorted(set(want) & set(got)) if got[k] != want[k]]
+    if problems:
+        shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more"
+                                           if len(problems) > 4 else "")
+        raise BundleError(f"{entry['file']} (manifest name {name!r}) is not a model of the "
+                          f"network it is for ({shown}): the bundle labels another model "
+                          f"with this name. It was not kept. {fix}")
+
+
+def _deadline(deadline: float | None) -> float:
+    """Seconds a download may take: ``deadline``, else ``$HASHLIB_EDU_DOWNLOAD_SECONDS``, else
+    :data:`DOWNLOAD_DEADLINE`."""
+    if deadline is None:
+        env = os.environ.get(DEADLINE_ENV, "").strip()
+        try:
+            deadline = float(env) if env else DOWNLOAD_DEADLINE
+        except ValueError:
+            raise ValueError(f"{DEADLINE_ENV}={env!r} is not a number of seconds; set it to "
+                             f"e.g. {DOWNLOAD_DEADLINE:.0f} or unset it.") from None
+    if not deadline > 0:
+        raise ValueError(f"A download deadline must be positive seconds; got {deadline!r}.")
+    return float(deadline)
+
+
+class _TooSlow(OSError):
+    """The download did not finish before its deadline."""
+
+
+def _copy_capped(src, out, size: int, end: float, digest) -> int:
+    """Copy ``src`` into ``out`` and ``digest`` until EOF; returns the bytes copied.
+
+    Raises:
+        ChecksumError: more than ``size`` bytes arrived (stopped at the first byte too many).
+        _TooSlow: ``time.monotonic()`` passed ``end``.
+    """
+    read = getattr(src, "read1", src.read)  # what has arrived, never waiting for a full chunk
+    copied = 0
+    while True:
+        if time.monotonic() > end:
+            raise _TooSlow(f"not complete by the download deadline: {copied} of {size} bytes")
+        chunk = read(min(_CHUNK, size + 1 - copied))
+        if not chunk:
+            return copied
+        copied += len(chunk)
+        if copied > size:
+            raise ChecksumError(f"more than the manifest's {size} bytes")
+        digest.update(chunk)
+        out.write(chunk)
 
 
 def fetch(name: str, dest: str | os.PathLike, profile: str | None = None,
-          location: str | None = None) -> bool:
+          location: str | None = None, *,
+          expected_shapes: Mapping[str, tuple[int, ...]] | None = None,
+          deadline: float | None = None) -> bool:
     """Download the trained model ``name`` to ``dest`` when :func:`models_url` (or
     ``location``) has it; ``True`` when ``dest`` now holds it.
 
-    ``False`` (train instead) when downloads are off, the location is unreachable (one printed
-    notice) or its manifest has no ``name``. The file is written next to ``dest`` and moved
-    there only after its sha256 matched the manifest and it proved a bundle.
+    ``False`` (train instead) when downloads are off, the location is unreachable or too slow
+    (one printed notice) or its manifest has no ``name``. The file is written next to ``dest``
+    and moved there only after its size and sha256 matched the manifest and it proved a
+    bundle (of the right network, given ``expected_shapes``).
+
+    Args:
+        name: the model's name in the manifest (its checkpoint's stem).
+        dest: where the checkpoint goes.
+        profile, location: where to look (see :func:`models_url`).
+        expected_shapes: ``{key: shape}`` of the network's ``state_dict()`` (e.g.
+            ``{k: tuple(v.shape) for k, v in model.state_dict().items()}``); the bundle's
+            model state must have exactly these keys and shapes.
+        deadline: seconds the whole download may take (default: ``$HASHLIB_EDU_DOWNLOAD_SECONDS``,
+            else :data:`DOWNLOAD_DEADLINE`); past it the transfer stops and ``False`` is
+            returned.
 
     Raises:
-        ChecksumError: the downloaded file is not the one the manifest describes (no file is
-            left in ``dest``'s folder).
+        ManifestError: the manifest's entries are incomplete or name a file outside the
+            bundle's folder (nothing is opened).
+        ChecksumError: the downloaded file is not the one the manifest describes: more bytes
+            than its ``size``, or another sha256 (no file is left in ``dest``'s folder).
+        BundleError: the file is the manifest's but not a bundle of final weights, or not of
+            the network ``expected_shapes`` describes (not kept).
     """
     loc = location if location is not None else models_url(profile)
     if loc is None:
         return False
+    seconds = _deadline(deadline)
     manifest = read_manifest(loc)
     if manifest is None or name not in manifest:
         return False
     entry, dest = manifest[name], Path(dest)
+    file, expected_size = entry["file"], entry["size"]
+    end = time.monotonic() + seconds
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".download", dir=dest.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{file}.", suffix=".download", dir=dest.parent)
     tmp, digest, size = Path(tmp_name), hashlib.sha256(), 0
     try:
         with os.fdopen(fd, "wb") as out:
             try:
-                with _open(loc, entry["file"]) as src:
-                    for chunk in iter(lambda: src.read(_CHUNK), b""):
-                        digest.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
+                with _open(loc, file, min(HTTP_TIMEOUT, seconds)) as src:
+                    announced = getattr(src, "headers", {}).get("Content-Length")
+                    if announced is not None and announced.isdigit() \
+                            and int(announced) > expected_size:
+                        raise ChecksumError(f"announced as {announced} bytes")
+                    size = _copy_capped(src, out, expected_size, end, digest)
+                out.flush()
+                os.fsync(out.fileno())
+            except ChecksumError as err:
+                raise ChecksumError(
+                    f"The download of {file} from {loc} was stopped: {err}, the manifest "
+                    f"gives {expected_size} bytes. It was not kept nor loaded. The copy at "
+                    f"{loc} is not the one the manifest describes: delete it and pack or "
+                    f"upload it again, point {MODELS_URL_ENV} at a correct bundle, or train "
+                    f"instead (TRAIN = True in the notebook, or {TRAIN_ENV}=1).") from None
             except (OSError, ValueError) as err:
-                reason = getattr(err, "reason", None) or type(err).__name__
-                print(f"Could not download {entry['file']} from {loc} ({reason}): training "
+                reason = getattr(err, "reason", None) or f"{type(err).__name__}: {err}"
+                more = ""
+                if isinstance(err, _TooSlow):
+                    reason, more = str(err), (f" after {seconds:g} s; allow more time with "
+                                              f"{DEADLINE_ENV}=SECONDS")
+                print(f"Could not download {file} from {loc} ({reason}{more}): training "
                       "instead.")
                 return False
         actual = digest.hexdigest()
-        if actual != entry["sha256"]:
+        if size != expected_size or actual != entry["sha256"]:
             raise ChecksumError(
-                f"The downloaded {entry['file']} (from {loc}, {size} bytes) does not match its "
-                f"manifest: expected sha256 {entry['sha256']}, got {actual}. It was not kept "
+                f"The downloaded {file} (from {loc}, {size} bytes) does not match its "
+                f"manifest: expected {expected_size} bytes and sha256 {entry['sha256']}, got "
+                f"sha256 {actual}. It was not kept "
                 f"nor loaded. To proceed: try again (a cut or altered transfer); if the copy at "
                 f"{loc} is damaged, delete it and pack or upload it again; or train instead "
                 "(TRAIN = True in "
                 f"the notebook, i.e. train_model(..., download=False), or {TRAIN_ENV}=1); or "
                 f"point {MODELS_URL_ENV} at a correct bundle.")
-        _check_bundle(tmp, name, entry)
+        _check_bundle(tmp, name, entry, expected_shapes)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -14,6 +14,9 @@ The comparison figures (notebook 07 shows the same ones) cover the methods of
 ``python -m hashlib_edu.reproduce``: mAP vs bits (paper numbers dashed), PR and precision@N
 curves at one code length, intra/inter-class Hamming distance histograms with the
 separability, and training time vs mAP.
+
+A results file that cannot be read is named, with what to do: the report stops on a headline
+method's file (:data:`HEADLINE`) and skips any other with a warning naming it.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from .analysis import intra_inter_distances, separability
+from .files import atomic_write_text
 from .metrics import precision_at_n_curve, precision_recall_curve
 from .profiles import project_root, results_dir, time_budget_table
-from .results import REGIMES, codes_path, load_codes, load_results, refresh
+from .results import REGIMES, ResultsFileError, codes_path, load_codes, load_results, refresh
 
 __all__ = ["results_table", "update_readme", "COMPARISON_METHODS", "COMPARISON_BITS",
            "runs_table", "comparison_records", "reproduce_runs",
@@ -110,7 +114,8 @@ def results_table(protocol: str = "cifar10-1k", root: Path | None = None,
     shows its stable ``map``, marked :data:`FALLBACK` and explained in the caption."""
     base = root if root is not None else project_root() / "results"
     records = [r for r in load_results(protocol, root=base, regime=regime, backbone=backbone,
-                                       profile=profile) if r["method"] in HEADLINE]
+                                       profile=profile, headline=HEADLINE)
+               if r["method"] in HEADLINE]
     if not records:
         return f"_No results for {protocol} yet: run the notebooks._"
     setting = ("" if regime == "scratch" else
@@ -209,14 +214,15 @@ def update_readme(readme: Path | None = None, protocol: str = "cifar10-1k",
     tables = [results_table(protocol), runs_table(protocol)]
     tables += [results_table(p) for p in also
                if any(r["method"] in HEADLINE
-                      for r in load_results(p, root=root, profile="quick"))]
+                      for r in load_results(p, root=root, profile="quick", headline=HEADLINE))]
     tables += [results_table(p, regime=regime, backbone=backbone, profile=prof)
                for p in (protocol, *also)
                for prof, regime, backbone in regime_folders(p, root)]
     new = _between(text, BEGIN, END, "\n\n".join(t for t in tables if t))
     if BUDGET_BEGIN in new and BUDGET_END in new:
         new = _between(new, BUDGET_BEGIN, BUDGET_END, time_budget_table())
-    path.write_text(new)
+    if new != text:
+        atomic_write_text(path, new)
     return new != text
 
 
@@ -236,7 +242,7 @@ def comparison_records(protocol: str = "cifar10-1k", profile: str | None = None,
     the code lengths ``bits`` (an ablation at another length, e.g. OrthoHash at 64 bits, stays
     out so the README figures match notebook 07's)."""
     out: dict[str, dict[int, dict]] = {}
-    for r in load_results(protocol, profile=profile, root=root):
+    for r in load_results(protocol, profile=profile, root=root, headline=HEADLINE):
         if r["method"] in COMPARISON_METHODS and r["bits"] in bits:
             out.setdefault(r["method"], {})[r["bits"]] = r
     return {m: out[m] for m in COMPARISON_METHODS if m in out}
@@ -262,7 +268,7 @@ def reproduce_runs(protocol: str = "cifar10-1k", bits: int = 48, profile: str | 
     pattern = re.compile(rf"^({'|'.join(COMPARISON_METHODS)})(?:_ep(\d+))?(?:_seed(\d+))?$")
     order = list(COMPARISON_METHODS)
     keyed = []  # (course order, budget epochs -- 0 for the profile's schedule, seed), row
-    for r in load_results(protocol, profile=profile, root=root):
+    for r in load_results(protocol, profile=profile, root=root, headline=HEADLINE):
         match = pattern.match(r["method"])
         if match is None or r["bits"] != bits or (profile is not None
                                                    and r.get("profile") != profile):
@@ -403,6 +409,16 @@ def main(argv: list[str] | None = None) -> int:
                              "the metrics it lacks and report stored values that differ "
                              "(hashlib_edu.results.refresh); README and figures unchanged")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ResultsFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command of :func:`main` (a results file that cannot be read raises
+    :class:`~hashlib_edu.results.ResultsFileError`, naming it)."""
     if args.refresh_results:
         problems = refresh()
         print("\n".join(problems) if problems else "every stored metric matches its codes")

@@ -24,6 +24,11 @@ is not neutral.
 npz arrays: ``query_codes``, ``db_codes`` (``np.packbits`` of ``{0,1}`` bits, bit 1 <=> +1),
 ``n_bits``, ``query_idx``, ``db_idx`` (indices into ``load_cifar10()``), ``query_labels``,
 ``db_labels``.
+
+Both files are written whole or not at all (to a temporary name, renamed into place), the codes
+first: a result counts only when its JSON file and its codes file are both there and readable
+(:func:`result_is_complete`). A results file that cannot be read is named in the error
+(:class:`ResultsFileError`), or skipped with a warning naming it where the reader allows.
 """
 
 from __future__ import annotations
@@ -31,18 +36,23 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import warnings
+import zipfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .codes import as_numpy, check_binary, pack_codes, unpack_codes
+from .files import atomic_savez_compressed, atomic_write_text
 from .metrics import evaluate_retrieval
 from .profiles import get_profile, project_root, results_dir
 
 __all__ = ["RESULT_KEYS", "REGIMES", "evaluate_codes", "save_results", "load_results",
-           "load_codes", "codes_path", "results_folder", "git_commit", "refresh", "METRIC_KEYS"]
+           "load_codes", "codes_path", "result_path", "results_folder", "git_commit", "refresh",
+           "METRIC_KEYS", "CODES_KEYS", "ResultsFileError", "read_result", "result_is_complete"]
 
 #: How a network's backbone was trained: from scratch, frozen ImageNet features, the last
 #: stage fine-tuned on cached activations, or the whole backbone fine-tuned.
@@ -68,6 +78,21 @@ def git_commit() -> str | None:
 
 #: The keys :func:`evaluate_codes` fills, in :data:`RESULT_KEYS` order.
 METRIC_KEYS = RESULT_KEYS[RESULT_KEYS.index("map"): RESULT_KEYS.index("train_seconds")]
+
+#: The arrays of a codes file.
+CODES_KEYS = ("query_codes", "db_codes", "n_bits", "query_idx", "db_idx", "query_labels",
+              "db_labels")
+
+
+class ResultsFileError(ValueError):
+    """A results JSON or codes file that cannot be read; the message names it and says what
+    to do."""
+
+
+def _fix(path: Path) -> str:
+    return (f"Delete {path} (and its twin: the JSON beside codes/, or codes/<name>.npz) and "
+            "rerun what wrote it (its notebook or python -m hashlib_edu.reproduce), or restore "
+            f"the committed copy (git checkout -- {path}).")
 
 
 def evaluate_codes(query_codes, db_codes, query_labels, db_labels) -> dict[str, float]:
@@ -180,13 +205,13 @@ def save_results(method: str, bits: int, protocol: str, query_codes, db_codes, s
     record.update(evaluate_codes(q, d, q_labels, d_labels))
     record.update(run_info)
     codes_file = codes_path(protocol, method, bits, profile, regime=regime, backbone=backbone)
-    codes_file.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(codes_file, query_codes=pack_codes(q), db_codes=pack_codes(d),
-                        n_bits=np.int64(bits), query_idx=query_idx, db_idx=db_idx,
-                        query_labels=q_labels, db_labels=d_labels)
     json_path = codes_file.parent.parent / f"{name}.json"
+    json_path.unlink(missing_ok=True)  # an old JSON never stands beside new codes
+    atomic_savez_compressed(codes_file, query_codes=pack_codes(q), db_codes=pack_codes(d),
+                            n_bits=np.int64(bits), query_idx=query_idx, db_idx=db_idx,
+                            query_labels=q_labels, db_labels=d_labels)
     record = _clean(record)
-    json_path.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(json_path, json.dumps(record, indent=2, sort_keys=False) + "\n")
     return {**record, "json_path": str(json_path), "codes_path": str(codes_file)}
 
 
@@ -200,29 +225,109 @@ def codes_path(protocol: str, method: str | None = None, bits: int | None = None
     return folder if method is None else folder / f"{method}-{bits}.npz"
 
 
+def result_path(protocol: str, method: str, bits: int, profile: str | None = None,
+                root: str | Path | None = None, regime: str = "scratch",
+                backbone: str = "small") -> Path:
+    """Where :func:`save_results` puts the JSON of (method, bits):
+    ``<results_folder>/<method>-<bits>.json``."""
+    return results_folder(protocol, profile, regime, backbone, root) / f"{method}-{bits}.json"
+
+
 def load_codes(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a codes npz written by :func:`save_results`; codes come back unpacked in
-    ``{-1, +1}``."""
-    with np.load(path, allow_pickle=False) as z:
-        out = {k: z[k] for k in z.files}
-    bits = int(out["n_bits"])
-    out["query_codes"] = unpack_codes(out["query_codes"], bits)
-    out["db_codes"] = unpack_codes(out["db_codes"], bits)
+    """Read a codes npz written by :func:`save_results` (never unpickling); codes come back
+    unpacked in ``{-1, +1}``: ``query_codes (nq, k)``, ``db_codes (nd, k)`` int8, and the
+    indices and labels as stored.
+
+    Raises:
+        ResultsFileError: naming the file, when it is missing, damaged or incomplete.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            out = {k: z[k] for k in z.files}
+        missing = [k for k in CODES_KEYS if k not in out]
+        if missing:
+            raise KeyError(f"no {', '.join(missing)}")
+        bits = int(out["n_bits"])
+        out["query_codes"] = unpack_codes(out["query_codes"], bits)
+        out["db_codes"] = unpack_codes(out["db_codes"], bits)
+        if (len(out["query_codes"]) != len(out["query_idx"])
+                or len(out["db_codes"]) != len(out["db_idx"])):
+            raise ValueError("codes and indices differ in length")
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+        raise ResultsFileError(f"Could not read the codes file {path} "
+                               f"({type(err).__name__}: {err}). {_fix(path)}") from err
     return out
+
+
+def read_result(path: str | Path) -> dict:
+    """One results JSON: a dict with at least ``method`` (str), ``bits`` (int) and
+    ``protocol`` (str).
+
+    Raises:
+        ResultsFileError: naming the file, when it is missing, not JSON or not a record.
+    """
+    return _read_json(Path(path), required=(("method", str), ("bits", int),
+                                            ("protocol", str)))
+
+
+def _read_json(path: Path, required: tuple[tuple[str, type], ...] = ()) -> dict:
+    """A JSON object with the ``required`` (key, type) pairs, else :class:`ResultsFileError`."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
+        wrong = [key for key, kind in required
+                 if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool)]
+        if wrong:
+            raise ValueError(f"no valid {', '.join(wrong)}")
+    except (OSError, ValueError) as err:
+        raise ResultsFileError(f"Could not read the results file {path} "
+                               f"({type(err).__name__}: {err}). {_fix(path)}") from err
+    return record
+
+
+def result_is_complete(json_path: str | Path) -> bool:
+    """Whether the result of ``json_path`` (``<folder>/<method>-<bits>.json``, see
+    :func:`result_path`) counts as done: the JSON and its codes file
+    ``<folder>/codes/<method>-<bits>.npz`` are both present and readable. A run killed while
+    saving leaves an incomplete result, which is then run again."""
+    json_path = Path(json_path)
+    try:
+        read_result(json_path)
+        load_codes(json_path.parent / "codes" / f"{json_path.stem}.npz")
+    except ResultsFileError:
+        return False
+    return True
 
 
 def load_results(protocol: str | None = None, method: str | None = None,
                  profile: str | None = None, root: str | Path | None = None,
-                 regime: str = "scratch", backbone: str = "small") -> list[dict]:
+                 regime: str = "scratch", backbone: str = "small",
+                 headline: Collection[str] | None = None) -> list[dict]:
     """The result records of one (profile, regime, backbone) folder (see
     :func:`results_folder`), optionally of one protocol / method, sorted by protocol, method
-    and bits."""
+    and bits.
+
+    Args:
+        headline: the methods whose results must be readable. A results file that cannot be
+            read (:func:`read_result`) raises :class:`ResultsFileError` naming it when its
+            method (the file name before ``-<bits>``) is one of them, or when ``headline`` is
+            ``None``; otherwise it is skipped with a warning naming it.
+    """
     protocols = ([protocol] if protocol is not None else
                  sorted(p.name for p in (Path(root) if root is not None
                                          else results_dir(profile)).glob("*") if p.is_dir()))
-    records = [json.loads(p.read_text()) for proto in protocols
-               for p in results_folder(proto, profile, regime, backbone, root).glob(
-                   f"{method or '*'}-*.json")]
+    records = []
+    for proto in protocols:
+        folder = results_folder(proto, profile, regime, backbone, root)
+        for path in sorted(folder.glob(f"{method or '*'}-*.json")):
+            try:
+                records.append(read_result(path))
+            except ResultsFileError as err:
+                if headline is None or path.stem.rpartition("-")[0] in headline:
+                    raise
+                warnings.warn(f"skipped: {err}", stacklevel=2)
     if method is not None:
         records = [r for r in records if r.get("method") == method]
     return sorted(records, key=lambda r: (r["protocol"], r["method"], r["bits"]))
@@ -257,7 +362,8 @@ def refresh(root: str | Path | None = None, tol: float = 1e-9) -> list[str]:
 
     Returns:
         One line per problem: a stored value off by more than ``tol`` (it is kept, not
-        overwritten), or a JSON file without its codes file. Empty when all agree.
+        overwritten), a JSON file without its codes file, or a file that cannot be read
+        (named, with what to do). Empty when all agree.
     """
     root = Path(root) if root is not None else project_root() / "results"
     problems = []
@@ -266,8 +372,12 @@ def refresh(root: str | Path | None = None, tol: float = 1e-9) -> list[str]:
         if not codes.is_file():
             problems.append(f"{path}: no codes file {codes.name} beside it; not recomputed")
             continue
-        record = json.loads(path.read_text())
-        z = load_codes(codes)
+        try:
+            record = _read_json(path)
+            z = load_codes(codes)
+        except ResultsFileError as err:
+            problems.append(f"{path}: not recomputed: {err}")
+            continue
         got = _clean(evaluate_codes(z["query_codes"], z["db_codes"], z["query_labels"],
                                     z["db_labels"]))
         for key, value in got.items():
@@ -280,7 +390,7 @@ def refresh(root: str | Path | None = None, tol: float = 1e-9) -> list[str]:
         if str(record.get("network", "")).startswith("DSHNet"):
             updated["backbone"] = "dshnet"  # DSH's own network, never the small backbone
         if updated != record:
-            path.write_text(json.dumps(updated, indent=2, sort_keys=False) + "\n")
+            atomic_write_text(path, json.dumps(updated, indent=2, sort_keys=False) + "\n")
     return problems
 
 
