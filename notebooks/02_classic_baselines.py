@@ -79,11 +79,13 @@ from scipy.stats import binom
 from threadpoolctl import threadpool_limits
 
 from hashlib_edu import (
+    Experiment,
     backbone_features,
     embed,
     load_protocol,
     mean_average_precision,
     precision_recall_curve,
+    run,
     save_results,
     select_device,
     training_plan,
@@ -93,7 +95,6 @@ from hashlib_edu import (
 from hashlib_edu.exercises import check_itq_rotation_step, check_lsh_codes
 from hashlib_edu.features import gist_like_features, pixel_features
 from hashlib_edu.methods.baselines import CCAITQ, KSH, LSH, PCAITQ, itq_rotation, quantization_error
-from hashlib_edu.methods.cnnbh import CNNBH_EPOCHS, cnnbh_recipe, train_cnnbh
 from hashlib_edu.plots import plot_metric_vs_bits, plot_pr_curves, save_figure
 
 PROFILE = use_profile(PROFILE)
@@ -281,9 +282,11 @@ feature_seconds["gist"] = time.perf_counter() - start
 
 # Measured here (quick, 2 CPU cores): the classifier took 1.9 min of training; the whole notebook
 # ran in 6.1 min from a fresh clone, 1.9 of them training the classifier.
-print(training_plan(1, CNNBH_EPOCHS[PROFILE], backbone="small", device=DEVICE), "(notebook 03's 48-bit model)")
-cnn_model, cnn_history = train_cnnbh(data, CNN_BITS, cnnbh_recipe(CNNBH_EPOCHS[PROFILE]),
-                                     seed=SEED, device=DEVICE)
+classifier = Experiment("cnnbh", CNN_BITS, profile=PROFILE, seed=SEED)  # notebook 03's model
+print(training_plan(1, classifier.epochs, backbone="small", device=DEVICE),
+      "(notebook 03's 48-bit model)")
+trained = run(classifier, data=data, device=DEVICE)
+cnn_model, cnn_history = trained.model, trained.history
 start = time.perf_counter()
 cnn = backbone_features(cnn_model, images, normalize=True).numpy()  # L2-normalized Pool3
 feature_seconds["cnn"] = time.perf_counter() - start

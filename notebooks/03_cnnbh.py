@@ -46,9 +46,10 @@ if "google.colab" in sys.modules:
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 BITS = [12, 24, 32, 48]
 EPOCHS = None  # None: the profile's default (smoke 1, quick 60, paper 900)
-SWEEP_EPOCHS = None  # the recipe and dropout sweeps on the validation split (smoke 1, quick 15)
+SWEEP_EPOCHS = None  # the dropout sweep on the validation split (smoke 1, quick 15)
 SEED = 0
 TRAIN = False  # True: train every model here; False: load the course's trained models if published
+TRAIN_SWEEPS = False  # True: retrain the validation comparisons; False: read their saved results
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -61,7 +62,8 @@ from torch import nn
 
 from hashlib_edu import (
     BatchLoader,
-    Recipe,
+    Experiment,
+    claim,
     count_parameters,
     embed,
     euclidean_precision_at_n,
@@ -69,7 +71,8 @@ from hashlib_edu import (
     load_protocol,
     precision_at_n_curve,
     precision_recall_curve,
-    save_model_results,
+    run,
+    saved_or_run,
     seed_everything,
     select_device,
     sign,
@@ -80,15 +83,7 @@ from hashlib_edu import (
 )
 from hashlib_edu.exercises import check_knob_model, check_training_step
 from hashlib_edu.methods.baselines import LSH
-from hashlib_edu.methods.cnnbh import (
-    CNNBH_DROPOUT,
-    CNNBH_EPOCHS,
-    CNNBHNet,
-    cnnbh_plain_recipe,
-    cnnbh_recipe,
-    cnnbh_sgd_recipe,
-    train_cnnbh,
-)
+from hashlib_edu.methods.cnnbh import CNNBH_DROPOUT, CNNBHNet, CNNBHSettings
 from hashlib_edu.plots import (
     plot_histograms,
     plot_metric_vs_bits,
@@ -98,7 +93,7 @@ from hashlib_edu.plots import (
 )
 
 PROFILE = use_profile(PROFILE)
-EPOCHS = EPOCHS or CNNBH_EPOCHS[PROFILE]
+EPOCHS = EPOCHS or Experiment("cnnbh", 48, profile=PROFILE).epochs
 SWEEP_EPOCHS = SWEEP_EPOCHS or {"smoke": 1, "quick": 15, "paper": 450}[PROFILE]
 DEVICE = select_device()
 use_training(TRAIN)
@@ -168,7 +163,7 @@ print("loss:", tuple(loss.shape), "codes:", tuple(codes.shape), "values:", codes
 # %% [markdown]
 # **The training loop.** Training is the usual loop over mini-batches: forward, loss, backward,
 # step. Here it is written out for one epoch on 512 training images, next to the package's
-# `fit`, which `train_cnnbh` calls (it adds checkpoints, timing and a progress bar). `fit` also
+# `fit`, which `run` trains every model with (it adds checkpoints, timing and a progress bar). `fit` also
 # has two speed-ups, on by default: mixed precision (bfloat16 or float16 arithmetic where the
 # hardware has it) and the channels-last memory layout, in which dropout draws its random masks
 # in a different order. Switch both off, start from the same weights and the same random
@@ -239,98 +234,86 @@ print(f"after one epoch ({len(loader)} batches): the plain loop and fit give the
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-from dataclasses import replace
-
 from IPython.display import display
 
+from hashlib_edu.selection import choose
 
-def candidate_recipes(epochs: int) -> dict[str, tuple[str, Recipe]]:
-    """Results name -> (description, recipe) of the four candidates, for ``epochs`` epochs;
-    the first is the recipe we start from."""
-    sgd = cnnbh_sgd_recipe(epochs)
-    return {
-        "cnnbh_recipe_sgd": ("SGD one-cycle (lr 0.1), label smoothing 0.1", sgd),
+
+def candidates(epochs: int) -> dict[str, tuple[str, Experiment]]:
+    """Results name -> (description, experiment) of the four candidates: 48 bits on the
+    validation split for ``epochs`` epochs; the first is the recipe we start from."""
+    base = Experiment("cnnbh", 48, val_data.protocol, profile=PROFILE, seed=SEED, epochs=epochs)
+    settings = {
+        "cnnbh_recipe_sgd": ("SGD one-cycle (lr 0.1), label smoothing 0.1", {"recipe": "sgd"}),
         "cnnbh_recipe_sgd_nols": ("the same without label smoothing",
-                                  replace(sgd, extra={**sgd.extra, "label_smoothing": 0.0})),
+                                  {"recipe": "sgd", "label_smoothing": 0.0}),
         "cnnbh_recipe_adamw": ("AdamW one-cycle (lr 3e-3), label smoothing 0.1",
-                               cnnbh_recipe(epochs)),
-        "cnnbh_recipe_plain": ("the paper's plain recipe", cnnbh_plain_recipe(epochs)),
+                               {"recipe": "adamw"}),
+        "cnnbh_recipe_plain": ("the paper's plain recipe", {"recipe": "plain"}),
     }
+    return {name: (text, base.replace(settings=change, label=name))
+            for name, (text, change) in settings.items()}
 
 
-def validation_map(name: str, description: str, candidate: Recipe,
-                   seed: int = SEED) -> tuple[float, float]:
-    """Train one candidate at 48 bits on the validation split: (tie-aware mAP, train minutes)."""
-    m, h = train_cnnbh(val_data, 48, candidate, seed=seed, device=DEVICE)
-    r = save_model_results(m, name, 48, val_data, h, recipe=candidate, seed=seed,
-                           candidate=description)
+def validation_map(name: str, spec: Experiment, seed: int = SEED) -> tuple[float, float]:
+    """One candidate's (tie-aware validation mAP, train minutes): its saved results, or
+    trained now when TRAIN_SWEEPS is True or nothing is saved for it."""
+    label = name if seed == SEED else f"{name}_seed{seed}"
+    r = saved_or_run(spec.replace(seed=seed, label=label), TRAIN_SWEEPS, data=val_data,
+                     device=DEVICE)
     return r["map_tie_aware"], r["train_seconds"] / 60
 
 
-CANDIDATES = candidate_recipes(SWEEP_EPOCHS)
+CANDIDATES = candidates(EPOCHS)  # compared at the headline's budget
 INCUMBENT = "cnnbh_recipe_sgd"  # the recipe we start from; a challenger must beat it
-# Measured here (quick, 2 CPU cores): the 4 candidates took 1.8 min of training.
-print(training_plan(len(CANDIDATES), SWEEP_EPOCHS, backbone="small", device=DEVICE),
-      f"({len(val_data.train_idx):,} training images each)")
+print(training_plan(len(CANDIDATES), EPOCHS, backbone="small", device=DEVICE),
+      f"({len(val_data.train_idx):,} training images each)" if TRAIN_SWEEPS else
+      "-- only if TRAIN_SWEEPS = True; else their saved results are read")
 recipe_rows = {}
-for name, (description, candidate) in CANDIDATES.items():
-    val_map, minutes = validation_map(name, description, candidate)
+for name, (description, spec) in CANDIDATES.items():
+    val_map, minutes = validation_map(name, spec)
     recipe_rows[name] = {"recipe": description, "validation mAP": val_map, "train min": minutes}
 recipes = pd.DataFrame.from_dict(recipe_rows, orient="index")
 best_recipe = recipes["validation mAP"].idxmax()
-print(f"48 bits, {SWEEP_EPOCHS} epochs, validation split, seed {SEED}: best "
+print(f"48 bits, {EPOCHS} epochs, validation split, seed {SEED}: best "
       f"{recipes.loc[best_recipe, 'recipe']!r} ({recipes.loc[best_recipe, 'validation mAP']:.3f}); "
       f"the SGD recipe we start from {recipes.loc[INCUMBENT, 'validation mAP']:.3f}.")
 recipes.set_index("recipe").round(3)
 
 # %% [markdown]
 # One seed is not enough to choose: retraining with another seed moves a model by about as much
-# as the gaps above. The rule (the same as notebook 05's for $\alpha$): a challenger replaces the
-# SGD recipe only if, with two more seeds each, it is **ahead on average by more than 0.01 and on
-# every seed**. The cell below applies it to the best challenger when it is ahead by more than
-# 0.01 with seed 0, and picks the headline recipe from the answer.
+# as the gaps above. The course's rule (`hashlib_edu.selection.choose`, used for every setting
+# the course chooses): a challenger replaces the recipe we start from only if, with two more
+# seeds each, it is **ahead on average by more than 0.01 and on every seed**. The cell applies
+# it to the best challenger, at the headline's budget.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 SEEDS = [SEED, SEED + 1, SEED + 2]
 challenger = recipes.drop(index=INCUMBENT)["validation mAP"].idxmax()
-gap0 = (recipes.loc[challenger, "validation mAP"]
-        - recipes.loc[INCUMBENT, "validation mAP"])
-chosen = INCUMBENT
-if gap0 > 0.01:
-    # Measured here (quick, 2 CPU cores): the 4 extra models took 1.6 min of training.
-    by_seed = {name: {SEED: recipes.loc[name, "validation mAP"]}
-               for name in (INCUMBENT, challenger)}
-    for name in by_seed:
-        for seed in SEEDS[1:]:
-            by_seed[name][seed] = validation_map(f"{name}_seed{seed}", *CANDIDATES[name],
-                                                 seed=seed)[0]
-    seeds_table = pd.DataFrame(by_seed)
-    seeds_table.index.name = "seed"
-    gaps = seeds_table[challenger] - seeds_table[INCUMBENT]
-    if gaps.mean() > 0.01 and bool((gaps > 0).all()):
-        chosen = challenger
-    print(f"{CANDIDATES[challenger][0]!r} minus {CANDIDATES[INCUMBENT][0]!r}, per seed: "
-          + ", ".join(f"{g:+.4f}" for g in gaps) + f" (mean {gaps.mean():+.4f})")
-    display(seeds_table.rename(columns=lambda n: CANDIDATES[n][0]).round(4))
-else:
-    print(f"the best challenger, {CANDIDATES[challenger][0]!r}, is {gap0:+.4f} from "
-          f"{CANDIDATES[INCUMBENT][0]!r}: "
-          "within 0.01, no further seeds needed")
-print(f"headline recipe: {CANDIDATES[chosen][0]!r}")
+by_seed = {name: {SEED: recipes.loc[name, "validation mAP"]} for name in (INCUMBENT, challenger)}
+for name in by_seed:
+    for seed in SEEDS[1:]:
+        by_seed[name][seed] = validation_map(name, CANDIDATES[name][1], seed=seed)[0]
+decision = choose(INCUMBENT, challenger, by_seed[INCUMBENT], by_seed[challenger])
+print(decision.describe())
+seeds_table = pd.DataFrame(by_seed)
+seeds_table.index.name = "seed"
+display(seeds_table.rename(columns=lambda n: CANDIDATES[n][0]).round(4))
+chosen = decision.chosen
+chosen_settings = CANDIDATES[chosen][1].settings
+print(f"the rule's recipe: {CANDIDATES[chosen][0]!r}; the course's CNNBH recipe "
+      f"(CNNBHSettings().recipe): {CNNBHSettings().recipe!r}")
+claim(chosen_settings.recipe == CNNBHSettings().recipe
+      and chosen_settings.label_smoothing is None,
+      "the course's CNNBH recipe is the one the validation rule picks")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-recipe = candidate_recipes(EPOCHS)[chosen][1]  # the validation split's choice, full budget
-print(recipe)
+headline_spec = Experiment("cnnbh", 48, profile=PROFILE, seed=SEED, epochs=EPOCHS)
+print(headline_spec.settings)
+print(headline_spec.recipe)
 PAPER_MAP = {12: 0.532, 24: 0.564, 32: 0.610, 48: 0.617}  # paper Table 1, CIFAR-10 row
-
-
-def evaluate(model, method: str, bits: int, history, recipe: Recipe = recipe,
-             paper_map: float | None = None) -> dict:
-    """Encode query and database, evaluate, save through the results writer."""
-    return save_model_results(model, method, bits, data, history, recipe=recipe,
-                              paper_map=paper_map, seed=SEED)
 
 
 # %% [markdown]
@@ -359,9 +342,8 @@ models, results = {}, {}
 # fresh clone this notebook ran in 15.6 min.
 print(training_plan(len(BITS), EPOCHS, backbone="small", device=DEVICE))
 for bits in BITS:
-    models[bits], history = train_cnnbh(data, bits, recipe, seed=SEED, device=DEVICE)
-    results[bits] = evaluate(models[bits], "cnnbh", bits, history,
-                             paper_map=PAPER_MAP.get(bits))
+    result = run(headline_spec.replace(bits=bits), data=data, device=DEVICE)
+    models[bits], results[bits] = result.model, result.record
 table1 = pd.DataFrame([{"bits": b, "dropout p": models[b].dropout_p,
                         "tie-aware mAP (ours)": r["map_tie_aware"], "mAP (paper)": r["paper_map"],
                         "mAP, ties in database order": r["map"], "P@H≤2": r["p_at_h2"],
@@ -404,12 +386,9 @@ for b in BITS:
 # %%
 # NBVAL_IGNORE_OUTPUT
 PLAIN_BITS = BITS[-1]
-plain_recipe = cnnbh_plain_recipe(EPOCHS)
-# Measured here (quick, 2 CPU cores): 1.8 min of training.
 print(training_plan(1, EPOCHS, backbone="small", device=DEVICE))
-plain_model, plain_history = train_cnnbh(data, PLAIN_BITS, plain_recipe, seed=SEED, device=DEVICE)
-plain = evaluate(plain_model, "cnnbh_plain", PLAIN_BITS, plain_history,
-                 recipe=plain_recipe, paper_map=PAPER_MAP.get(PLAIN_BITS))
+plain = run(headline_spec.replace(bits=PLAIN_BITS, settings={"recipe": "plain"},
+                                  label="cnnbh_plain"), data=data, device=DEVICE).record
 pd.DataFrame([
     {"recipe": "modern (ours)", "bits": PLAIN_BITS,
      "tie-aware mAP": results[PLAIN_BITS]["map_tie_aware"],
@@ -436,15 +415,15 @@ pd.DataFrame([
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-sweep_recipe = candidate_recipes(SWEEP_EPOCHS)[chosen][1]  # the recipe chosen above
-# Measured here (quick, 2 CPU cores): the 4 models took 1.7 min of training.
-print(training_plan(4, SWEEP_EPOCHS, backbone="small", device=DEVICE))
+sweep_spec = headline_spec.replace(protocol=val_data.protocol, epochs=SWEEP_EPOCHS)
+print(training_plan(4, SWEEP_EPOCHS, backbone="small", device=DEVICE),
+      "-- only if TRAIN_SWEEPS = True; else their saved results are read")
 rows = []
 for bits in (8, 12):
     for p in (0.0, 0.5):
-        m, h = train_cnnbh(val_data, bits, sweep_recipe, dropout=p, seed=SEED, device=DEVICE)
-        r = save_model_results(m, f"cnnbh_p{p:g}", bits, val_data, h, recipe=sweep_recipe,
-                               seed=SEED)
+        r = saved_or_run(sweep_spec.replace(bits=bits, settings={"dropout": p},
+                                            label=f"cnnbh_p{p:g}"),
+                         TRAIN_SWEEPS, data=val_data, device=DEVICE)
         rows.append({"bits": bits, "dropout p": p, "paper's choice": CNNBH_DROPOUT[bits] == p,
                      "validation mAP": r["map_tie_aware"], "P@H≤2": r["p_at_h2"],
                      "train min": r["train_seconds"] / 60})

@@ -57,8 +57,8 @@ if "google.colab" in sys.modules:
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 BITS = 12  # the supplementary's code length for Tables 1 and 3
-EPOCHS = None  # None: DSH_EPOCHS["cifar10-dsh"][PROFILE] (smoke 1, quick 26, paper 150)
-SWEEP_EPOCHS = None  # cifar10-1k experiments; None: DSH_EPOCHS["cifar10-1k"] (smoke 1, quick 10)
+EPOCHS = None  # None: the budget in hashlib_edu.methods.dsh (smoke 1, quick 26, paper 150)
+SWEEP_EPOCHS = None  # cifar10-1k experiments; None: the budget there (smoke 1, quick 10)
 SEED = 0
 TRAIN = False  # True: train every model here; False: load the course's trained models if published
 
@@ -66,6 +66,7 @@ TRAIN = False  # True: train every model here; False: load the course's trained 
 # NBVAL_IGNORE_OUTPUT
 import itertools
 import time
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -74,6 +75,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from hashlib_edu import (
+    Experiment,
     concatenate_codes,
     count_parameters,
     embed,
@@ -83,7 +85,7 @@ from hashlib_edu import (
     load_results,
     precision_recall_curve,
     retrieve,
-    save_model_results,
+    run,
     save_results,
     select_device,
     training_plan,
@@ -92,19 +94,15 @@ from hashlib_edu import (
 )
 from hashlib_edu.exercises import check_dsh_loss, check_dsh_regularizer
 from hashlib_edu.methods.baselines import CCAITQ, KSH, LSH
-from hashlib_edu.methods.dsh import (
-    DSH_EPOCHS,
-    DSHLoss,
-    DSHNet,
-    DSHSigmoidLoss,
-    dsh_recipe,
-    train_dsh,
-)
+from hashlib_edu.methods.dsh import DSHLoss, DSHNet, DSHSigmoidLoss
 from hashlib_edu.plots import plot_pr_curves, plot_retrieval_grid, save_figure
 
 PROFILE = use_profile(PROFILE)
-EPOCHS = EPOCHS or DSH_EPOCHS["cifar10-dsh"][PROFILE]
-SWEEP_EPOCHS = SWEEP_EPOCHS or DSH_EPOCHS["cifar10-1k"][PROFILE]
+# DSH's own network on its protocol (the headline), and on cifar10-1k for the sweeps
+headline_spec = Experiment("dsh", BITS, "cifar10-dsh", profile=PROFILE, seed=SEED, epochs=EPOCHS)
+sweep_spec = Experiment("dsh", BITS, "cifar10-1k", backbone="dshnet", profile=PROFILE, seed=SEED,
+                        epochs=SWEEP_EPOCHS)
+EPOCHS, SWEEP_EPOCHS = headline_spec.epochs, sweep_spec.epochs
 DEVICE = select_device()
 use_training(TRAIN)
 dsh_data = load_protocol("cifar10-dsh", PROFILE, seed=SEED)  # headline: DSH's protocol
@@ -219,7 +217,7 @@ print(f"parameters at k = {BITS}: {count_parameters(net):,} "
 # codes = sign(model(x_test))                 # sign(0) = +1
 # ```
 #
-# `hashlib_edu.methods.dsh.train_dsh` runs this loop (and caches a finished model in
+# `run(Experiment("dsh", ...))` runs this loop (and caches a finished model in
 # `checkpoints/`). **What we changed from the paper**: the paper trains with Caffe SGD for
 # 150,000 iterations on a GPU, no augmentation, no BatchNorm. On a CPU we train
 # `EPOCHS` epochs with AdamW and a one-cycle learning rate (max 2e-3), random pad-and-crop and
@@ -236,16 +234,13 @@ print(f"parameters at k = {BITS}: {count_parameters(net):,} "
 # %%
 # NBVAL_IGNORE_OUTPUT
 PAPER_M1 = {"map": 0.6157, "p_at_h2": 0.5671}  # supplementary Table 3, CIFAR-10, M1 (12 bits)
-recipe = dsh_recipe(EPOCHS)
-print(recipe)
+print(headline_spec.settings)
+print(headline_spec.recipe)
 # Measured here (quick, 2 CPU cores): 7.2 min of training. The whole notebook ran in 13.9 min
 # from a fresh clone (nothing trained before), 6.3 min of it after this cell.
 print(training_plan(1, EPOCHS, backbone="dshnet", protocol="cifar10-dsh", device=DEVICE))
-headline_model, headline_history = train_dsh(dsh_data, BITS, DSHLoss(BITS, alpha=0.01), recipe,
-                                             method="dsh", seed=SEED, device=DEVICE)
-headline = save_model_results(headline_model, "dsh", BITS, dsh_data, headline_history,
-                              recipe=recipe, paper_map=PAPER_M1["map"], seed=SEED,
-                              loss=repr(DSHLoss(BITS, alpha=0.01)), network="DSHNet + BN")
+result = run(headline_spec, data=dsh_data, device=DEVICE)
+headline_model, headline = result.model, result.record
 pd.DataFrame([
     {"": "DSH, ours", "mAP": headline["map_tie_aware"], "P@H≤2": headline["p_at_h2"],
      "empty@H≤2": headline["p_at_h2_empty_fraction"],
@@ -285,22 +280,19 @@ print(f"{PROFILE}: our 12-bit mAP {headline['map_tie_aware']:.4f} (tie-aware) {v
 PAPER_T1 = {"α=0": 0.5604, "α=0.001": 0.6195, "α=0.01": 0.5671, "α=0.1": 0.4418,
             "sigmoid m=1": 0.1783, "sigmoid m=2": 0.3441, "sigmoid m=3": 0.4224,
             "sigmoid m=6": 0.2903}  # supplementary Table 1, CIFAR-10, P@H≤2 (12 bits)
-sweep_recipe = dsh_recipe(SWEEP_EPOCHS)
-SETTINGS = {  # label: (results name, loss)
-    **{f"α={a:g}": (f"dshnet_alpha{a:g}", DSHLoss(BITS, alpha=a)) for a in (0, 0.001, 0.01, 0.1)},
-    **{f"sigmoid m={mm}": (f"dshnet_sigmoid_m{mm}", DSHSigmoidLoss(BITS, margin=mm))
+SETTINGS = {  # label: (results name, loss settings)
+    **{f"α={a:g}": (f"dshnet_alpha{a:g}", {"alpha": a}) for a in (0, 0.001, 0.01, 0.1)},
+    **{f"sigmoid m={mm}": (f"dshnet_sigmoid_m{mm}", {"loss": "sigmoid", "margin": mm})
        for mm in (1, 2, 3, 6)},
 }
 ql, dl = data.part_labels("query"), data.part_labels("database")
 sweep_models, sweep, outputs = {}, {}, {}
 # Measured here (quick, 2 CPU cores): the 8 models took 1.9 min of training.
 print(training_plan(len(SETTINGS), SWEEP_EPOCHS, backbone="dshnet", device=DEVICE))
-for label, (name, loss_fn) in SETTINGS.items():
-    model, history = train_dsh(data, BITS, loss_fn, sweep_recipe, method=name, seed=SEED,
-                               device=DEVICE)
-    sweep_models[label] = model
-    sweep[label] = save_model_results(model, name, BITS, data, history, recipe=sweep_recipe,
-                                      seed=SEED, loss=repr(loss_fn), network="DSHNet + BN")
+for label, (name, settings) in SETTINGS.items():
+    result = run(sweep_spec.replace(settings=settings, label=name), data=data, device=DEVICE)
+    model, loss_fn = result.model, result.loss
+    sweep_models[label], sweep[label] = model, result.record
     raw = embed(model, data.images("query"))
     outputs[label] = loss_fn.squash(raw) if isinstance(loss_fn, DSHSigmoidLoss) else raw
 table1 = pd.DataFrame([{"setting": k, "P@H≤2 (ours)": r["p_at_h2"], "P@H≤2 (paper)": PAPER_T1[k],
@@ -350,7 +342,7 @@ plt.show()
 # %%
 # NBVAL_IGNORE_OUTPUT
 def saved_codes(record: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(query codes, database codes) that save_model_results stored for a model: reading
+    """(query codes, database codes) that run stored for a model: reading
     them back is much faster than encoding the 60,000 images again."""
     codes = load_codes(record["codes_path"])
     return codes["query_codes"], codes["db_codes"]
@@ -378,7 +370,10 @@ PAPER_T2 = {("scratch", 12): 0.5671, ("scratch", 24): 0.6774, ("scratch", 36): 0
             ("finetuned", 48): 0.5791}  # supplementary Table 2, CIFAR-10, P@H≤2
 LONG_BITS = [24, 36, 48]
 base = sweep_models["α=0.01"]
-ft_recipe = dsh_recipe(max(1, SWEEP_EPOCHS // 3), lr=1e-3)
+base_spec = sweep_spec.replace(settings=SETTINGS["α=0.01"][1], label=SETTINGS["α=0.01"][0])
+FT_EPOCHS = max(1, SWEEP_EPOCHS // 3)
+ft_spec = base_spec.replace(epochs=FT_EPOCHS, settings={"finetune_from": base_spec.to_dict()})
+ft_spec = ft_spec.replace(recipe=replace(ft_spec.recipe, lr=1e-3))  # a smaller step to finetune
 t2_rows = [{"bits": BITS, "model": "scratch", "P@H≤2 (ours)": sweep["α=0.01"]["p_at_h2"],
             "P@H≤2 (paper)": PAPER_T2["scratch", BITS],
             "mAP (ours)": sweep["α=0.01"]["map_tie_aware"],
@@ -387,21 +382,12 @@ t2_records = {}
 # Measured here (quick, 2 CPU cores): 0.7 min of training for the 3 scratch models, 0.2 min for
 # the 3 finetuned ones.
 print(training_plan(len(LONG_BITS), SWEEP_EPOCHS, backbone="dshnet", device=DEVICE))
-print(training_plan(len(LONG_BITS), ft_recipe.epochs, backbone="dshnet", device=DEVICE))
+print(training_plan(len(LONG_BITS), FT_EPOCHS, backbone="dshnet", device=DEVICE))
 for k in LONG_BITS:
     for kind in ("scratch", "finetuned"):
-        loss_fn = DSHLoss(k, alpha=0.01)
-        if kind == "scratch":
-            model, history = train_dsh(data, k, loss_fn, sweep_recipe, method="dshnet",
-                                       seed=SEED, device=DEVICE)
-            r = save_model_results(model, "dshnet", k, data, history, recipe=sweep_recipe,
-                                   seed=SEED, loss=repr(loss_fn), network="DSHNet + BN")
-        else:
-            model, history = train_dsh(data, k, loss_fn, ft_recipe, method="dshnet_ft",
-                                       seed=SEED, init_from=base, device=DEVICE)
-            r = save_model_results(model, "dshnet_ft", k, data, history, recipe=ft_recipe,
-                                   seed=SEED, loss=repr(loss_fn), network="DSHNet + BN",
-                                   finetuned_from=f"dshnet_alpha0.01-{BITS}")
+        spec = (sweep_spec.replace(bits=k, label="dshnet") if kind == "scratch" else
+                ft_spec.replace(bits=k, label="dshnet_ft"))
+        r = run(spec, data=data, device=DEVICE).record
         t2_records[kind, k] = r
         t2_rows.append({"bits": k, "model": kind, "P@H≤2 (ours)": r["p_at_h2"],
                         "P@H≤2 (paper)": PAPER_T2[kind, k], "mAP (ours)": r["map_tie_aware"],
@@ -449,12 +435,8 @@ members = {"M1": codes_1k["α=0.01"]}
 # Measured here (quick, 2 CPU cores): the 3 models took 0.7 min of training.
 print(training_plan(3, SWEEP_EPOCHS, backbone="dshnet", device=DEVICE))
 for seed in (1, 2, 3):
-    loss_fn = DSHLoss(BITS, alpha=0.01)
-    model, history = train_dsh(data, BITS, loss_fn, sweep_recipe, method=f"dshnet_seed{seed}",
-                               seed=seed, device=DEVICE)
-    r = save_model_results(model, f"dshnet_seed{seed}", BITS, data, history,
-                           recipe=sweep_recipe, seed=seed, loss=repr(loss_fn),
-                           network="DSHNet + BN")
+    r = run(sweep_spec.replace(seed=seed, label=f"dshnet_seed{seed}"), data=data,
+            device=DEVICE).record
     members[f"M{seed + 1}"] = saved_codes(r)
 t3_rows = []
 for size in range(1, 5):

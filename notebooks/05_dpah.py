@@ -61,7 +61,7 @@ if "google.colab" in sys.modules:
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 BITS = [12, 24, 32, 48]
-EPOCHS = None  # None: DPAH_EPOCHS[PROFILE] (smoke 1, quick 60, paper 100)
+EPOCHS = None  # None: the budget in hashlib_edu.methods.dpah (smoke 1, quick 60, paper 100)
 SWEEP_BITS = 32
 SWEEP_EPOCHS = None  # None: the profile's default (smoke 1, quick 10, paper 100)
 BACKBONE = None  # None: "alexnet" (ImageNet-pretrained, needs internet) under paper, else the small one
@@ -81,6 +81,7 @@ from IPython.display import display
 from sklearn.manifold import TSNE
 
 from hashlib_edu import (
+    Experiment,
     bernoulli_targets,
     choose_backbone,
     encode,
@@ -90,10 +91,9 @@ from hashlib_edu import (
     load_protocol,
     load_results,
     min_hamming_distance,
-    save_model_results,
+    run,
     select_device,
     sign,
-    train_with_code_layer,
     training_plan,
     use_profile,
     use_training,
@@ -102,19 +102,19 @@ from hashlib_edu import (
 from hashlib_edu.analysis import intra_inter_distances, separability
 from hashlib_edu.exercises import check_dpah_bound, check_relaxed_hamming_distance
 from hashlib_edu.methods.dpah import (
-    DPAH_EPOCHS,
     DPAHLoss,
     dpah_inter_bound,
     dpah_inter_hinge,
     dpah_loss,
-    dpah_recipe,
     dpah_scale,
     relaxed_hamming_distance,
 )
 from hashlib_edu.plots import plot_histograms, plot_metric_vs_bits, save_figure
 
 PROFILE = use_profile(PROFILE)
-EPOCHS = EPOCHS or DPAH_EPOCHS[PROFILE]
+choice = choose_backbone(BACKBONE, PROFILE)
+BACKBONE, REGIME = choice
+EPOCHS = EPOCHS or Experiment("dpah", 16, profile=PROFILE, **choice.fields).epochs
 SWEEP_EPOCHS = SWEEP_EPOCHS or {"smoke": 1, "quick": 10, "paper": 100}[PROFILE]
 DEVICE = select_device()
 use_training(TRAIN)
@@ -125,8 +125,6 @@ N_CLASSES = len(CLASSES)
 print(f"profile {PROFILE}, {EPOCHS} epochs ({SWEEP_EPOCHS} for the sweeps on the validation "
       f"split), device {DEVICE}; split sizes {data.sizes()}, validation {val_data.sizes()}")
 print(f"data source: {data.dataset.source}")
-choice = choose_backbone(BACKBONE, PROFILE, small_recipe=dpah_recipe)
-BACKBONE, PRETRAINED, make_recipe = choice
 print(choice.describe())
 
 # %% [markdown]
@@ -422,8 +420,8 @@ for n_items in (128, 5000):
 # ```
 #
 # The positions get **no weight decay**: they are not weights but points in code space, and
-# decay would pull every one of them toward the zero code. `hashlib_edu.training.train_with_code_layer`
-# does exactly this (it adds the loss's parameters to the optimizer and saves the positions in
+# decay would pull every one of them toward the zero code. `hashlib_edu.training.train_model`
+# (through which `run` trains every model) does exactly this (it adds the loss's parameters to the optimizer and saves the positions in
 # the checkpoint) with `dpah_recipe`, OrthoHash's recipe (and the SGD recipe notebook 03 starts
 # CNNBH from):
 # SGD with momentum 0.9, weight decay $10^{-3}$, a one-cycle learning rate up to 0.1,
@@ -458,8 +456,12 @@ for n_items in (128, 5000):
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-recipe = make_recipe(EPOCHS)
-print(recipe)
+# Every model of this notebook is one Experiment (method, settings, code length, data, budget,
+# seed); `run` trains it or loads its finished checkpoint, then encodes, evaluates and saves.
+headline_spec = Experiment("dpah", 48, profile=PROFILE, seed=SEED, epochs=EPOCHS,
+                           **choice.fields)
+print("headline settings:", headline_spec.settings)
+print(headline_spec.recipe)
 # appendix Table 1, CIFAR-10 columns (paper numbers, pretrained backbones)
 PAPER_TABLE1 = {
     "DSDH": {12: 0.740, 24: 0.786, 32: 0.801, 48: 0.820},
@@ -488,18 +490,14 @@ models, losses, results, stats, starts = {}, {}, {}, {}, {}
 # From a fresh clone the whole notebook ran in 12.1 min; with every model trained, about 1 min.
 print(training_plan(len(BITS), EPOCHS, backbone=BACKBONE, device=DEVICE))
 for bits in BITS:
-    losses[bits] = dpah_loss(bits, N_CLASSES, seed=SEED)  # alpha 0, s = 2/sqrt(K), spread start
-    starts[bits] = sign(losses[bits].positions.detach().cpu())  # before training
-    models[bits], history = train_with_code_layer(data, bits, losses[bits], recipe, method="dpah",
-                                          latent_bn=True, pretrained=PRETRAINED, seed=SEED,
-                                          device=DEVICE)
-    results[bits] = save_model_results(models[bits], "dpah", bits, data, history, recipe=recipe,
-                                       paper_map=PAPER_TABLE1["DPAH"].get(bits), seed=SEED,
-                                       loss=repr(losses[bits]), latent_bn=True,
-                                       backbone=BACKBONE)
+    spec = headline_spec.replace(bits=bits)
+    # the positions before training: the same loss, built with the same seed
+    starts[bits] = sign(spec.settings.loss(bits, N_CLASSES, SEED).positions.detach())
+    result = run(spec, data=data, device=DEVICE)
+    models[bits], losses[bits], results[bits] = result.model, result.loss, result.record
     stats[bits] = anchor_stats(models[bits], losses[bits])
 
-BACKBONE_NAME = ("small backbone from scratch" if PRETRAINED is None
+BACKBONE_NAME = ("small backbone from scratch" if REGIME == "scratch"
                  else f"pretrained {BACKBONE}, fine-tuned")
 
 
@@ -658,19 +656,17 @@ for name, maps in gap_rows.items():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-sweep_recipe = make_recipe(SWEEP_EPOCHS)
+sweep_spec = headline_spec.replace(bits=SWEEP_BITS, protocol=val_data.protocol,
+                                   epochs=SWEEP_EPOCHS)
 
 
-def train_on_validation(method: str, loss_fn: DPAHLoss, seed: int = SEED) -> tuple[dict, dict]:
-    """Train (or load) one sweep model on the validation protocol's training images and
-    evaluate it on its validation queries. Returns (record, anchor statistics)."""
-    model, history = train_with_code_layer(val_data, SWEEP_BITS, loss_fn, sweep_recipe,
-                                           method=method, latent_bn=True, pretrained=PRETRAINED,
-                                           seed=seed, device=DEVICE)
-    record = save_model_results(model, method, SWEEP_BITS, val_data, history,
-                                recipe=sweep_recipe, seed=seed, loss=repr(loss_fn),
-                                latent_bn=True, backbone=BACKBONE)
-    return record, anchor_stats(model, loss_fn, on=val_data)
+def train_on_validation(label: str, seed: int = SEED, **settings) -> tuple[dict, dict]:
+    """Train (or load) one sweep model -- the course's DPAH with ``settings`` changed -- on the
+    validation protocol's training images and evaluate it on its validation queries; its
+    results are saved under ``label``. Returns (record, anchor statistics)."""
+    result = run(sweep_spec.replace(settings=settings, seed=seed, label=label), data=val_data,
+                 device=DEVICE)
+    return result.record, anchor_stats(result.model, result.loss, on=val_data)
 
 
 # Measured here (quick, 2 CPU cores): the 7 models of this cell and the next, 1.9 min of training.
@@ -679,8 +675,7 @@ print(training_plan(len(ALPHAS) + 3, SWEEP_EPOCHS, backbone=BACKBONE, device=DEV
       f"(this cell and the next; {len(val_data.train_idx):,} training images each)")
 rows = []
 for alpha in ALPHAS:
-    loss_a = dpah_loss(SWEEP_BITS, N_CLASSES, alpha=alpha, seed=SEED)
-    r, anchors_a = train_on_validation(f"dpah_alpha{alpha:g}", loss_a)
+    r, anchors_a = train_on_validation(f"dpah_alpha{alpha:g}", alpha=alpha)
     rows.append({"alpha": alpha, "validation mAP": r["map_tie_aware"], "P@H≤2": r["p_at_h2"],
                  **anchors_a, "train min": r["train_seconds"] / 60})
 sweep = pd.DataFrame(rows).set_index("alpha")
@@ -708,8 +703,7 @@ by_seed = {}
 for alpha in (0.0, 0.5):
     by_seed[alpha] = {SEED: sweep.loc[alpha, "validation mAP"]}
     for seed in SEEDS[1:]:
-        loss_s = dpah_loss(SWEEP_BITS, N_CLASSES, alpha=alpha, seed=seed)
-        r, _ = train_on_validation(f"dpah_alpha{alpha:g}_seed{seed}", loss_s, seed=seed)
+        r, _ = train_on_validation(f"dpah_alpha{alpha:g}_seed{seed}", seed=seed, alpha=alpha)
         by_seed[alpha][seed] = r["map_tie_aware"]
 seeds_table = pd.DataFrame(by_seed).rename(columns=lambda a: f"alpha = {a:g}")
 seeds_table.index.name = "seed"
@@ -741,9 +735,10 @@ seeds_table.round(4)
 # %%
 # NBVAL_IGNORE_OUTPUT
 start_rows = []
-for init, scale in (("normal", 1.0), ("normal", dpah_scale(SWEEP_BITS)), ("hadamard", 1.0)):
-    loss_i = dpah_loss(SWEEP_BITS, N_CLASSES, init=init, scale=scale, seed=SEED)  # alpha: course's
-    r, anchors_i = train_on_validation(f"dpah_{init}_s{'1' if scale == 1.0 else '2rk'}", loss_i)
+for init, scale in (("normal", 1.0), ("normal", None), ("hadamard", 1.0)):  # None: 2/sqrt(K)
+    r, anchors_i = train_on_validation(f"dpah_{init}_s{'1' if scale == 1.0 else '2rk'}",
+                                       init=init, scale=scale)  # alpha: the course's
+    scale = dpah_scale(SWEEP_BITS) if scale is None else scale
     start_rows.append({"start": init, "scale s": f"{scale:.3f}",
                        "validation mAP": r["map_tie_aware"], "P@H≤2": r["p_at_h2"],
                        **anchors_i, "train min": r["train_seconds"] / 60})
@@ -851,7 +846,7 @@ pd.DataFrame([{"bits": b, "K/2": b // 2,
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-db_codes = load_codes(results[k]["codes_path"])["db_codes"]  # as save_model_results stored them
+db_codes = load_codes(results[k]["codes_path"])["db_codes"]  # as run stored them
 db_labels = data.part_labels("database")
 intra, inter = intra_inter_distances(db_codes, db_labels, max_items=2000, seed=SEED)
 sub = np.random.default_rng(SEED).permutation(len(db_codes))[:2000]
@@ -918,12 +913,12 @@ plt.show()
 #    between `(n, K)` codes and `(C, K)` positions, both in $[-1, 1]$, without a Python loop,
 #    and check it with `hashlib_edu.exercises.check_relaxed_hamming_distance`.
 # 3. **Temperature and margin.** Retrain the `SWEEP_BITS`-bit model with `scale=0.25` and
-#    `scale=4` (`train_on_validation(name, dpah_loss(SWEEP_BITS, 10, scale=s))`: on the
+#    `scale=4` (`train_on_validation(name, scale=s)`: on the
 #    validation split, `SWEEP_EPOCHS` epochs). How do the validation mAP, P@H≤2 and the minimum
 #    position distance change? Relate it to the inequality in "The temperature `scale`". Then
 #    test $\alpha = 0.1$, the sweep's best with seed 0, the way the notebook tests $\alpha = 0$:
-#    train it with seeds 1 and 2 (`train_on_validation(f"dpah_alpha0.1_seed{s}",
-#    dpah_loss(SWEEP_BITS, 10, alpha=0.1, seed=s), seed=s)`). Does it pass the rule against
+#    train it with seeds 1 and 2 (`train_on_validation(f"dpah_alpha0.1_seed{s}", seed=s,
+#    alpha=0.1)`). Does it pass the rule against
 #    the course's $\alpha = 0$ (seed 0: only 0.003 ahead)?
 # 4. **Fixed positions.** Freeze the course's positions at their start —
 #    `loss = dpah_loss(K, 10)` then `loss.anchors.requires_grad_(False)` before training — so

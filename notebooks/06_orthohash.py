@@ -53,7 +53,7 @@ if "google.colab" in sys.modules:
 # %% tags=["parameters"]
 PROFILE = None  # "smoke" | "quick" | "paper"; None: $HASHLIB_EDU_PROFILE, else "quick" ("paper" is opt-in)
 BITS = [16, 32, 48, 64]
-EPOCHS = None  # None: the profile's default ORTHOHASH_EPOCHS (smoke 1, quick 60, paper 100)
+EPOCHS = None  # None: the profile's budget in hashlib_edu.methods.orthohash (smoke 1, quick 60, paper 100)
 ABLATION_BITS = 32
 ABLATION_EPOCHS = None  # None: smoke 1, quick 8, paper 100
 BACKBONE = None  # None: "alexnet" (ImageNet-pretrained, needs internet) under paper, else the small one
@@ -74,12 +74,15 @@ from sklearn.manifold import TSNE
 from hashlib_edu import (
     CIFAR10_CLASSES,
     BackboneWithCodeLayer,
+    Experiment,
     choose_backbone,
     codes_path,
+    encode,
+    evaluate_codes,
     load_codes,
     load_protocol,
     load_results,
-    save_model_results,
+    run,
     seed_everything,
     select_device,
     training_plan,
@@ -90,7 +93,6 @@ from hashlib_edu import (
 from hashlib_edu.analysis import intra_inter_distances, recompute_bn_statistics, separability
 from hashlib_edu.exercises import check_maxhd_targets, check_orthohash_loss
 from hashlib_edu.methods.orthohash import (
-    ORTHOHASH_EPOCHS,
     ORTHOHASH_SETTINGS,
     OrthoHashLoss,
     bernoulli_targets,
@@ -99,17 +101,14 @@ from hashlib_edu.methods.orthohash import (
     make_targets,
     min_hamming_distance,
     orthogonality_error,
-    orthohash_loss,
-    orthohash_recipe,
     quantization_error_identity,
-    train_orthohash,
 )
 from hashlib_edu.plots import plot_metric_vs_bits, save_figure
 
 PROFILE = use_profile(PROFILE)
-EPOCHS = EPOCHS or ORTHOHASH_EPOCHS[PROFILE]
-choice = choose_backbone(BACKBONE, PROFILE, small_recipe=orthohash_recipe)
-BACKBONE, PRETRAINED, make_recipe = choice
+choice = choose_backbone(BACKBONE, PROFILE)
+BACKBONE, REGIME = choice
+EPOCHS = EPOCHS or Experiment("orthohash", 16, profile=PROFILE, **choice.fields).epochs
 ABLATION_EPOCHS = ABLATION_EPOCHS or {"smoke": 1, "quick": 8, "paper": 100}[PROFILE]
 DEVICE = select_device()
 use_training(TRAIN)
@@ -343,28 +342,18 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-recipe = make_recipe(EPOCHS)
-print(recipe)
+# Every model of this notebook is one Experiment: the method, its settings (the course's
+# defaults live in hashlib_edu.methods.orthohash), code length, data, budget and seed. `run`
+# trains it (or loads its finished checkpoint), encodes, evaluates and saves the results.
+headline_spec = Experiment("orthohash", 48, profile=PROFILE, seed=SEED, epochs=EPOCHS,
+                           **choice.fields)
+print("headline settings:", headline_spec.settings)
+print(headline_spec.recipe)
 
 
 def ortho_loss(bits: int, **kwargs) -> OrthoHashLoss:
     """OrthoCos with the paper's defaults (Bernoulli targets, m = 0.2, s = √K) unless overridden."""
     return OrthoHashLoss(bits, N_CLASSES, seed=SEED, **kwargs)
-
-
-print("headline settings:", ORTHOHASH_SETTINGS, "->", orthohash_loss(48, N_CLASSES, seed=SEED))
-
-
-def train_and_save(name: str, bits: int, loss_fn: OrthoHashLoss, recipe, on=data) -> tuple:
-    """Train (or load the finished checkpoint of) the backbone + code layer + BN with
-    ``loss_fn`` on the protocol ``on``; save the evaluation through the results writer under
-    ``name``. Returns (model, history, record)."""
-    model, history = train_orthohash(on, bits, loss_fn, recipe, pretrained=PRETRAINED,
-                                     seed=SEED, device=DEVICE)
-    record = save_model_results(model, name, bits, on, history, recipe=recipe, seed=SEED,
-                                loss=repr(loss_fn), backbone=PRETRAINED or "small",
-                                regime="finetune" if PRETRAINED else "scratch", latent_bn=True)
-    return model, history, record
 
 
 # %% [markdown]
@@ -390,8 +379,8 @@ models, losses, results = {}, {}, {}
 # each); the whole notebook ran in 11.5 min from a fresh clone.
 print(training_plan(len(BITS), EPOCHS, backbone=BACKBONE, device=DEVICE))
 for bits in BITS:
-    losses[bits] = orthohash_loss(bits, N_CLASSES, seed=SEED)  # Hadamard targets, m = 0.3
-    models[bits], _, results[bits] = train_and_save("orthohash", bits, losses[bits], recipe)
+    result = run(headline_spec.replace(bits=bits), data=data, device=DEVICE)
+    models[bits], losses[bits], results[bits] = result.model, result.loss, result.record
 
 
 def saved_maps(method: str, regime: str = "scratch", backbone: str = "small") -> dict[int, float]:
@@ -430,7 +419,7 @@ if TARGET_BITS in results:
     print(f"{PROFILE} profile, {EPOCHS} epochs on {DEVICE}: tie-aware mAP@all at {TARGET_BITS} bits = "
           f"{reached:.3f}, which {verdict} the target of {TARGET_MAP:.2f} set for this notebook "
           f"(training took {minutes:.1f} min).")
-    if reached < TARGET_MAP and PRETRAINED is None:
+    if reached < TARGET_MAP and REGIME == "scratch":
         print(f"Why: the backbone is the small CNNBH conv stack trained from scratch on "
               f"{data.sizes()['train']:,} images (the paper fine-tunes ImageNet-pretrained "
               f"features), the schedule is {EPOCHS} epochs on a CPU budget, and the images are "
@@ -592,17 +581,19 @@ print("separability E[D_inter] − E[D_intra]:", {t: round(s, 2) for t, s in sep
 # %%
 # NBVAL_IGNORE_OUTPUT
 AB = ABLATION_BITS
-abl_recipe = make_recipe(ABLATION_EPOCHS)
+# the reference: the paper's defaults (Bernoulli targets, m = 0.2, s = √K) on the validation split
+reference = headline_spec.replace(bits=AB, protocol=val_data.protocol, epochs=ABLATION_EPOCHS,
+                                  settings={"targets": "bernoulli", "margin": 0.2})
 abl_models, abl_histories, abl = {}, {}, {}
 
 
-def ablate(method: str, **loss_kwargs) -> dict:
-    """Train one variant of the reference at AB bits on the validation split; keep its model,
-    history and results."""
-    loss_fn = ortho_loss(AB, **loss_kwargs)
-    abl_models[method], abl_histories[method], abl[method] = train_and_save(
-        method, AB, loss_fn, abl_recipe, on=val_data)
-    return abl[method]
+def ablate(label: str, **settings) -> dict:
+    """Train one variant of the reference (its settings changed by ``settings``); keep its
+    model, history and results under ``label``."""
+    result = run(reference.replace(settings=settings, label=label), data=val_data, device=DEVICE)
+    abl_models[label], abl_histories[label], abl[label] = (result.model, result.history,
+                                                           result.record)
+    return abl[label]
 
 
 # Measured here (quick, 2 CPU cores): the 11 ablation models of the cells below took 2.5 min
@@ -730,29 +721,24 @@ pd.DataFrame([
 # %%
 # NBVAL_IGNORE_OUTPUT
 ref_model = abl_models["orthohash_ablation"]
-ref_history = abl_histories["orthohash_ablation"]
 db_images = val_data.images("database")
 # the third row is the supplementary's full fix
-variants = [("training statistics (as trained)", "orthohash_ablation", None),
-            ("latent BN: μ, σ from the database", "orthohash_bn_db",
-             {"layers": "latent", "reset_affine": False}),
+variants = [("training statistics (as trained)", None),
+            ("latent BN: μ, σ from the database", {"layers": "latent", "reset_affine": False}),
             ("latent BN: μ, σ from the database, γ=1, β=0",
-             "orthohash_bn_db_reset", {"layers": "latent", "reset_affine": True}),
-            ("all BN layers from the database (AdaBN)", "orthohash_bn_all",
-             {"layers": "all", "reset_affine": False})]
+             {"layers": "latent", "reset_affine": True}),
+            ("all BN layers from the database (AdaBN)", {"layers": "all", "reset_affine": False})]
 rows = []
-for label, method, kwargs in variants:
-    if kwargs is None:
-        model_v, record = ref_model, abl[method]
-    else:
-        model_v = recompute_bn_statistics(ref_model, db_images, **kwargs)
-        record = save_model_results(model_v, method, AB, val_data, ref_history, recipe=abl_recipe,
-                                    seed=SEED, loss=repr(ortho_loss(AB)), latent_bn=True,
-                                    backbone=BACKBONE, bn_statistics=f"database, {kwargs}")
-    z = load_codes(record["codes_path"])
-    rows.append({"BN statistics": label, "validation mAP (ours)": record["map_tie_aware"],
+for label, kwargs in variants:
+    # the same trained weights, evaluated with other BN statistics (nothing is trained or saved)
+    model_v = ref_model if kwargs is None else recompute_bn_statistics(ref_model, db_images,
+                                                                       **kwargs)
+    q_codes, db_codes = encode(model_v, val_data.images("query")), encode(model_v, db_images)
+    scores = evaluate_codes(q_codes, db_codes, val_data.part_labels("query"),
+                            val_data.part_labels("database"))
+    rows.append({"BN statistics": label, "validation mAP (ours)": scores["map_tie_aware"],
                  "max bit imbalance |P(+1) − 0.5|":
-                     float(np.abs((z["db_codes"] > 0).mean(axis=0) - 0.5).max())})
+                     float(np.abs((db_codes > 0).mean(axis=0) - 0.5).max())})
 pd.DataFrame(rows).set_index("BN statistics").round(3)
 
 # %% [markdown]

@@ -88,6 +88,7 @@ import pandas as pd
 from IPython.display import display
 
 from hashlib_edu.data import load_protocol
+from hashlib_edu.experiment import PAPER_MAP
 from hashlib_edu.explorer import RetrievalExplorer
 from hashlib_edu.plots import plot_metric_vs_bits, save_figure
 from hashlib_edu.profiles import use_profile
@@ -101,7 +102,6 @@ from hashlib_edu.report import (
     comparison_time_vs_map,
     reproduce_runs,
 )
-from hashlib_edu.experiment import PAPER_MAP
 from hashlib_edu.reproduce import reproduce
 from hashlib_edu.results import load_results
 from hashlib_edu.training import select_device

@@ -116,7 +116,7 @@ def test_pretrained_with_code_layer_trains_with_the_pretrained_recipe(monkeypatc
     """The paper profile's path end to end on CPU (random AlexNet weights, 64x64 inputs)."""
     from hashlib_edu.backbones import pretrained_with_code_layer
     from hashlib_edu.methods.orthohash import OrthoHashLoss
-    from hashlib_edu.training import pretrained_recipe
+    from hashlib_edu.recipes import pretrained_recipe
 
     _random_alexnet(monkeypatch)
     full = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)

@@ -24,7 +24,7 @@ PACKAGE = Path(hashlib_edu.__file__).resolve().parent
 METHODS_DIR = PACKAGE / "methods"
 MAX_LINES = 750
 #: Modules built on the methods (hashlib_edu/__init__.py: "On top").
-ON_TOP = ("exercises", "explorer", "report", "reproduce", "course")
+ON_TOP = ("experiment", "exercises", "explorer", "report", "reproduce", "course", "fork")
 #: Names a module may import from the package although they start with "_".
 ALLOWED_UNDERSCORE = {"__version__"}
 

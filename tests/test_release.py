@@ -25,15 +25,9 @@ from hashlib_edu.backbones import BackboneWithCodeLayer
 from hashlib_edu.data import load_protocol
 from hashlib_edu.methods.dsh import DSHLoss
 from hashlib_edu.profiles import checkpoints_dir
+from hashlib_edu.recipes import code_layer_recipe
 from hashlib_edu.release import MODELS_URL_ENV, TRAIN_ENV, ChecksumError, codes_check, pack
-from hashlib_edu.training import (
-    BatchLoader,
-    code_layer_recipe,
-    fit,
-    prepare,
-    seed_everything,
-    train_model,
-)
+from hashlib_edu.training import BatchLoader, fit, prepare, seed_everything, train_model
 
 NAME = "tiny-dsh-8"
 

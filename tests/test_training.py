@@ -10,10 +10,10 @@ from torch import nn
 
 from hashlib_edu.backbones import BackboneWithCodeLayer
 from hashlib_edu.data import CIFAR10_MEAN, CIFAR10_STD, load_protocol
+from hashlib_edu.recipes import Recipe
 from hashlib_edu.training import (
     BatchLoader,
     History,
-    Recipe,
     backbone_features,
     embed,
     encode,
@@ -26,7 +26,7 @@ from hashlib_edu.training import (
     seed_everything,
     select_device,
     to_float,
-    train_with_code_layer,
+    train_model,
 )
 
 
@@ -412,7 +412,7 @@ def test_backbone_features_are_the_backbone_outputs_row_normalized(synthetic):
 
 
 def test_pretrained_recipe():
-    from hashlib_edu.training import pretrained_recipe
+    from hashlib_edu.recipes import pretrained_recipe
 
     p = pretrained_recipe(100)
     assert (p.lr, p.optimizer, p.batch_size, p.extra["backbone_lr_mult"]) == (1e-4, "adam", 256,
@@ -429,28 +429,30 @@ def test_loss_parameters_get_no_weight_decay(smoke_data):
                     batch_size=64, augment=False, extra={"batchnorm": True})
     loss = DPAHLoss(8, 4, intra_weight=0.0, quant_weight=0.0, scale=1e-6)
     before = loss.anchors.detach().clone()
-    model, _ = train_with_code_layer(data, 8, loss, recipe, method="dpah_wd_test", seed=0,
-                                     device="cpu", progress=False)
+    seed_everything(0)
+    model = BackboneWithCodeLayer(8, batchnorm=True, conv_dropout=0.5)
+    initial = BackboneWithCodeLayer(8, batchnorm=True, conv_dropout=0.5)
+    initial.load_state_dict(model.state_dict())
+    train_model(model, loss, data, recipe, name="dpah_wd_test", seed=0, device="cpu",
+                extra_params=list(loss.parameters()), progress=False)
     assert torch.allclose(loss.anchors.detach(), before, atol=1e-4)
     # ... while the network's weights did decay (so the check above could fail)
-    seed_everything(0)  # train_with_code_layer's initialization
-    initial = BackboneWithCodeLayer(8, batchnorm=True, conv_dropout=0.5)
     ratio = float(model.hash.weight.detach().norm() / initial.hash.weight.detach().norm())
     assert ratio < 0.9, ratio
 
 
 def test_backbone_learning_rate_multiplier(smoke_data):
-    from hashlib_edu.training import _parameter_groups, _scheduler, pretrained_recipe
+    from hashlib_edu.recipes import make_scheduler, parameter_groups, pretrained_recipe
 
     model = BackboneWithCodeLayer(8)
     recipe = pretrained_recipe(2)
-    groups = _parameter_groups(model, recipe)
+    groups = parameter_groups(model, recipe)
     assert [g.get("lr") for g in groups] == [pytest.approx(1e-5), None]
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
     opt = torch.optim.Adam(groups, lr=recipe.lr)
     assert [g["lr"] for g in opt.param_groups] == [pytest.approx(1e-5), 1e-4]
     recipe.schedule = "onecycle"  # each group peaks at its own rate
-    sched = _scheduler(opt, recipe, steps_per_epoch=4)
+    sched = make_scheduler(opt, recipe, steps_per_epoch=4)
     seen = []
     for _ in range(8):
         seen.append([g["lr"] for g in opt.param_groups])
@@ -460,16 +462,15 @@ def test_backbone_learning_rate_multiplier(smoke_data):
         assert backbone_lr == pytest.approx(0.1 * head_lr)
     assert max(head for _, head in seen) == pytest.approx(1e-4, rel=0.05)
     with pytest.raises(ValueError, match="backbone"):
-        _parameter_groups(nn.Linear(2, 2), recipe)
+        parameter_groups(nn.Linear(2, 2), recipe)
 
 
-def test_train_with_code_layer_pretrained_offline_fails_clearly(smoke_data, monkeypatch):
+def test_a_pretrained_backbone_offline_fails_clearly(smoke_data, monkeypatch):
     import urllib.error
 
     import torchvision
 
-    from hashlib_edu.methods.orthohash import OrthoHashLoss
-    from hashlib_edu.training import pretrained_recipe
+    from hashlib_edu import Experiment, run
 
     def fail(weights=None, **kwargs):
         raise urllib.error.URLError("no network")
@@ -477,24 +478,8 @@ def test_train_with_code_layer_pretrained_offline_fails_clearly(smoke_data, monk
     monkeypatch.setattr(torchvision.models, "alexnet", fail)
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
     with pytest.raises(RuntimeError, match="pretrained alexnet weights"):
-        train_with_code_layer(data, 8, OrthoHashLoss(8, 4), pretrained_recipe(1),
-                              method="orthohash", latent_bn=True, pretrained="alexnet",
-                              device="cpu", progress=False)
-
-
-def test_choose_backbone_defaults_per_profile_and_rejects_unknown_names():
-    from hashlib_edu.training import choose_backbone, code_layer_recipe, pretrained_recipe
-
-    quick = choose_backbone(None, "quick", small_recipe=code_layer_recipe)
-    assert quick == ("small", None, code_layer_recipe)
-    assert "from scratch" in quick.describe()
-    paper = choose_backbone(None, "paper", small_recipe=code_layer_recipe)
-    assert paper == ("alexnet", "alexnet", pretrained_recipe)
-    assert "ImageNet-pretrained" in paper.describe()
-    assert choose_backbone("small", "paper", small_recipe=code_layer_recipe).pretrained is None
-    assert choose_backbone("resnet50", "smoke", small_recipe=code_layer_recipe).make_recipe(3).epochs == 3
-    with pytest.raises(ValueError, match="BACKBONE"):
-        choose_backbone("vgg16", "quick", small_recipe=code_layer_recipe)
+        run(Experiment("orthohash", 8, regime="finetune", backbone="alexnet"), data=data,
+            device="cpu", progress=False)
 
 
 def test_state_digest_tells_module_states_apart():

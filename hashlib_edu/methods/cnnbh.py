@@ -7,7 +7,7 @@ trained with plain cross-entropy; the codes are ``sign(H_k)``:
 
 Everything specific to the method is here: the network (:class:`CNNBHNet`, the paper's
 Table 2 dropout by code length), its training recipes (our modern one and the paper's
-plain one) and :func:`train_cnnbh`.
+plain one), its settings and :data:`SPEC` (how :func:`hashlib_edu.experiment.run` trains it).
 """
 
 from __future__ import annotations
@@ -18,20 +18,12 @@ import torch
 from torch import nn
 
 from ..backbones import SmallBackbone
-from ..data import ProtocolData
+from ..recipes import Recipe, sgd_onecycle_recipe
 from ..specs import MethodSpec
-from ..training import (
-    History,
-    Recipe,
-    run_name,
-    seed_everything,
-    sgd_onecycle_recipe,
-    train_model,
-)
 
 __all__ = ["CNNBH_DROPOUT", "CNNBHNet", "CNNBH_EPOCHS", "cnnbh_recipe", "cnnbh_sgd_recipe",
            "cnnbh_plain_recipe",
-           "train_cnnbh"]
+           ]
 
 #: CNNBH Table 2: final-dropout probability p by code length k.
 CNNBH_DROPOUT: dict[int, float] = {8: 0.0, 12: 0.2, 16: 0.3, 24: 0.5, 32: 0.5, 40: 0.5, 48: 0.5}
@@ -116,34 +108,6 @@ def cnnbh_plain_recipe(epochs: int) -> Recipe:
                   extra={"label_smoothing": 0.0, "batchnorm": False, "conv_dropout": 0.5})
 
 
-def train_cnnbh(data: ProtocolData, bits: int, recipe: Recipe, dropout: float | None = None,
-                seed: int = 0, device=None, progress: bool | None = None,
-                download: bool = True) -> tuple[CNNBHNet, History]:
-    """Train (or load the finished checkpoint of) one CNNBH model.
-
-    Args:
-        data: protocol data (training images are used).
-        bits: knob width ``k``.
-        recipe: from :func:`cnnbh_recipe` or :func:`cnnbh_plain_recipe`; its ``extra`` holds
-            ``label_smoothing``, ``batchnorm`` and ``conv_dropout``.
-        dropout: final dropout ``p`` (``None``: the paper's Table 2 value for ``k``).
-        download: look for the trained model at the course's models location when there is no
-            local checkpoint (:func:`hashlib_edu.training.train_model`; ``False`` trains).
-
-    Returns:
-        ``(model, history)``; ``history.train_seconds`` is the training time actually spent.
-    """
-    extra = recipe.extra
-    seed_everything(seed)
-    model = CNNBHNet(bits, dropout=dropout, batchnorm=extra.get("batchnorm", True),
-                     conv_dropout=extra.get("conv_dropout", 0.5))
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=extra.get("label_smoothing", 0.0))
-    name = run_name("cnnbh", bits, data, recipe, seed, tag=f"p{model.dropout_p}")
-    history = train_model(model, loss_fn, data, recipe, name=name, seed=seed, device=device,
-                          progress=progress, download=download)
-    return model, history
-
-
 # --------------------------------------------------------------------------- as an experiment
 
 #: The CNNBH recipes by name (:attr:`CNNBHSettings.recipe`).
@@ -158,10 +122,12 @@ class CNNBHSettings:
         recipe: which of :data:`CNNBH_RECIPES` trains it (the recipe also sets label
             smoothing, BatchNorm and the dropout after pooling).
         dropout: the knob's dropout ``p``; ``None``: the paper's Table 2 value for ``k``.
+        label_smoothing: of the cross-entropy; ``None``: the recipe's.
     """
 
     recipe: str = "adamw"
     dropout: float | None = None
+    label_smoothing: float | None = None
 
     def __post_init__(self) -> None:
         if self.recipe not in CNNBH_RECIPES:
@@ -186,4 +152,5 @@ SPEC = MethodSpec(
     recipe=lambda settings, backbone, epochs: CNNBH_RECIPES[settings.recipe](epochs),
     network=_network,
     loss=lambda bits, n_classes, settings, seed, recipe: nn.CrossEntropyLoss(
-        label_smoothing=recipe.extra.get("label_smoothing", 0.0)))
+        label_smoothing=(recipe.extra.get("label_smoothing", 0.0)
+                         if settings.label_smoothing is None else settings.label_smoothing)))

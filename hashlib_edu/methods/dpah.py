@@ -10,7 +10,8 @@ Hamming distance ``d(b, \theta) = (K - b^T \theta) / 2``:
 
 Everything specific to the method is here: the loss (:class:`DPAHLoss`, with the hinge and
 its bound as functions), the course's settings (:func:`dpah_loss`: a spread-out start and a
-distance scale), its recipe and :func:`train_dpah`.
+distance scale), its recipe and :data:`SPEC` (how :func:`hashlib_edu.experiment.run` trains
+it).
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..backbones import BackboneWithCodeLayer
 from ..codes import bernoulli_targets, hadamard_targets
-from ..data import ProtocolData
 from ..losses import (
     HashingLoss,
     as_label_tensor,
@@ -36,12 +35,12 @@ from ..losses import (
     dsh_regularizer,
     to_multi_hot,
 )
+from ..recipes import Recipe, sgd_onecycle_recipe
 from ..specs import MethodSpec, code_layer_network
-from ..training import History, Recipe, sgd_onecycle_recipe, train_with_code_layer
 
 __all__ = ["relaxed_hamming_distance", "dpah_inter_hinge", "dpah_inter_bound", "DPAHLoss",
            "INIT_NAMES", "DPAH_SETTINGS", "dpah_scale", "dpah_loss", "DPAH_EPOCHS",
-           "dpah_recipe", "train_dpah"]
+           "dpah_recipe", ]
 
 #: Named starts of the positions (``DPAHLoss(init=)``); a ``(C, K)`` tensor is accepted too.
 INIT_NAMES = ("normal", "bernoulli", "hadamard")
@@ -377,25 +376,6 @@ def dpah_recipe(epochs: int, lr: float = 0.1) -> Recipe:
     ``lr``, batch 128, BatchNorm, pad-and-crop + flip). The anchors get no weight decay (see
     :func:`hashlib_edu.training.train_model`)."""
     return sgd_onecycle_recipe(epochs, lr)
-
-
-def train_dpah(data: ProtocolData, bits: int, loss_fn: DPAHLoss | None = None,
-               recipe: Recipe | None = None, *, method: str = "dpah",
-               pretrained: str | None = None, seed: int = 0, device=None,
-               progress: bool | None = None,
-               download: bool = True) -> tuple[BackboneWithCodeLayer, History]:
-    """Train (or load) DPAH: the backbone + a code layer with BatchNorm on it, trained with
-    ``loss_fn`` (default :func:`dpah_loss`; its anchors are optimized too) and ``recipe``
-    (default :func:`dpah_recipe` with :data:`DPAH_EPOCHS` of ``data``'s profile).
-
-    Returns:
-        ``(model, history)``; see :func:`hashlib_edu.training.train_with_code_layer`.
-    """
-    loss_fn = loss_fn or dpah_loss(bits, len(data.dataset.classes), seed=seed)
-    recipe = recipe or dpah_recipe(DPAH_EPOCHS[data.protocol.removesuffix("-val")][data.profile])
-    return train_with_code_layer(data, bits, loss_fn, recipe, method=method, latent_bn=True,
-                                 pretrained=pretrained, seed=seed, device=device,
-                                 progress=progress, download=download)
 
 
 # --------------------------------------------------------------------------- as an experiment

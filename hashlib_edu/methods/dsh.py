@@ -9,9 +9,10 @@ pairs pushed apart up to a margin ``m``, and a regularizer pulls every output to
 
 Everything specific to the method is here: the loss (:class:`DSHLoss`, and the sigmoid
 relaxation the paper compares it with, :class:`DSHSigmoidLoss`), DSH's own CIFAR-10 network
-(:class:`DSHNet`), its recipe and :func:`train_dsh` (also DSH's "finetune from the 12-bit
-model", :func:`finetune_init`). On the course's shared small backbone DSH trains with
-:func:`hashlib_edu.training.train_with_code_layer`.
+(:class:`DSHNet`), its recipe, settings and epoch budget (also DSH's "finetune from the 12-bit
+model", :func:`finetune_init`), and :data:`SPEC`, through which
+:func:`hashlib_edu.experiment.run` trains it -- on DSH's network or on the course's shared small
+backbone.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import conv_block
-from ..data import ProtocolData
 from ..losses import (
     HashingLoss,
     check_label_count,
@@ -35,11 +35,11 @@ from ..losses import (
     pairwise_squared_distances,
     similarity_matrix,
 )
+from ..recipes import Recipe
 from ..specs import MethodSpec, code_layer_network
-from ..training import History, Recipe, seed_everything, state_digest, train_hash_model
 
 __all__ = ["dsh_regularizer", "dsh_loss", "dsh_sigmoid_loss", "DSHLoss", "DSHSigmoidLoss",
-           "DSHNet", "DSH_EPOCHS", "dsh_recipe", "finetune_init", "train_dsh"]
+           "DSHNet", "DSH_EPOCHS", "dsh_recipe", "finetune_init"]
 
 
 # --------------------------------------------------------------------------- loss
@@ -287,34 +287,6 @@ def finetune_init(source: nn.Module, n_bits: int, batchnorm: bool = True) -> DSH
     return model
 
 
-def train_dsh(data: ProtocolData, bits: int, loss_fn: nn.Module, recipe: Recipe, *,
-              method: str = "dsh", seed: int = 0, init_from: nn.Module | None = None,
-              device=None, progress: bool | None = None,
-              download: bool = True) -> tuple[DSHNet, History]:
-    """Train (or load) DSH's CIFAR network ``DSHNet(bits)`` with ``loss_fn``
-    (:class:`DSHLoss` or :class:`DSHSigmoidLoss`).
-
-    Args:
-        init_from: a trained ``DSHNet`` to finetune from: all layers but the last are
-            copied (see :func:`finetune_init`); the checkpoint name records its weights.
-        download: see :func:`hashlib_edu.training.train_model` (``False`` always trains).
-
-    Returns:
-        ``(model, history)``; ``history.train_seconds`` counts this run only (not the
-        source model's training).
-    """
-    batchnorm = recipe.extra.get("batchnorm", True)
-    seed_everything(seed)
-    if init_from is None:
-        model, tag = DSHNet(bits, batchnorm=batchnorm), f"bn{batchnorm}"
-    else:
-        model = finetune_init(init_from, bits, batchnorm=batchnorm)
-        tag = f"bn{batchnorm}-from{state_digest(init_from)}"
-    history = train_hash_model(model, data, bits, loss_fn, recipe, method=method, tag=tag,
-                               seed=seed, device=device, progress=progress, download=download)
-    return model, history
-
-
 # --------------------------------------------------------------------------- as an experiment
 
 
@@ -327,11 +299,15 @@ class DSHSettings:
             (:class:`DSHSigmoidLoss`, the relaxation the paper compares against).
         alpha: weight of the regularizer (``"dsh"`` only).
         margin: the margin; ``None``: ``2k`` for ``"dsh"`` (the paper's), 2 for ``"sigmoid"``.
+        finetune_from: the experiment (as a dict) of a trained DSH network to start from:
+            every layer but the hash layer is copied (DSH's "finetune from the 12-bit
+            model", :func:`finetune_init`); ``None``: from scratch.
     """
 
     loss: str = "dsh"
     alpha: float = 0.01
     margin: float | None = None
+    finetune_from: dict | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in ("dsh", "sigmoid"):
@@ -347,7 +323,7 @@ class DSHSettings:
 def _recipe(settings: DSHSettings, backbone: str, epochs: int) -> Recipe:
     if backbone == "dshnet":
         return dsh_recipe(epochs)
-    from ..training import code_layer_recipe
+    from ..recipes import code_layer_recipe
 
     return code_layer_recipe(epochs)
 
@@ -366,4 +342,6 @@ SPEC = MethodSpec(
     default_backbone=lambda protocol: "dshnet" if protocol == "cifar10-dsh" else "small",
     epochs=lambda backbone, protocol, profile: DSH_EPOCHS[backbone][protocol][profile],
     recipe=_recipe, network=_network,
-    loss=lambda bits, n_classes, settings, seed, recipe: settings.make_loss(bits))
+    loss=lambda bits, n_classes, settings, seed, recipe: settings.make_loss(bits),
+    finetune=lambda source, bits, settings, recipe: finetune_init(
+        source, bits, batchnorm=recipe.extra.get("batchnorm", True)))

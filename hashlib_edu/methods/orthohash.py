@@ -15,7 +15,7 @@ generators (:func:`make_targets`: Bernoulli, Hadamard and the supplementary's Ma
 Algorithm 3; the Bernoulli and Hadamard constructions themselves are shared code
 constructions of :mod:`hashlib_edu.codes`, re-exported here), the supplementary's analysis
 helpers (class hash centers, orthogonality, the quantization-error identity), the course's
-settings and recipe, and :func:`train_orthohash`.
+settings and recipe, and :data:`SPEC` (how :func:`hashlib_edu.experiment.run` trains it).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..backbones import BackboneWithCodeLayer
 from ..codes import (
     bernoulli_targets,
     check_target_sizes,
@@ -39,10 +38,9 @@ from ..codes import (
     quantization_error,
     sign,
 )
-from ..data import ProtocolData
 from ..losses import HashingLoss, check_outputs, check_positive, check_sizes, to_multi_hot
+from ..recipes import Recipe, sgd_onecycle_recipe
 from ..specs import MethodSpec, code_layer_network
-from ..training import History, Recipe, sgd_onecycle_recipe, train_with_code_layer
 
 __all__ = [
     "TARGET_NAMES",
@@ -61,7 +59,6 @@ __all__ = [
     "ORTHOHASH_SETTINGS",
     "orthohash_recipe",
     "orthohash_loss",
-    "train_orthohash",
 ]
 
 TARGET_NAMES = ("bernoulli", "hadamard", "maxhd")
@@ -457,26 +454,6 @@ def orthohash_loss(bits: int, n_classes: int = 10, seed: int = 0, **overrides) -
     replace single settings (e.g. ``targets="bernoulli"``, ``margin=0.2`` for the paper's
     defaults)."""
     return OrthoHashLoss(bits, n_classes, seed=seed, **{**ORTHOHASH_SETTINGS, **overrides})
-
-
-def train_orthohash(data: ProtocolData, bits: int, loss_fn: OrthoHashLoss | None = None,
-                    recipe: Recipe | None = None, *, method: str = "orthohash",
-                    pretrained: str | None = None, seed: int = 0, device=None,
-                    progress: bool | None = None,
-                    download: bool = True) -> tuple[BackboneWithCodeLayer, History]:
-    """Train (or load) OrthoHash: the backbone + a code layer with BatchNorm on it ("+BN"),
-    trained with ``loss_fn`` (default :func:`orthohash_loss`) and ``recipe`` (default
-    :func:`orthohash_recipe` with :data:`ORTHOHASH_EPOCHS` of ``data``'s profile).
-
-    Returns:
-        ``(model, history)``; see :func:`hashlib_edu.training.train_with_code_layer`.
-    """
-    loss_fn = loss_fn or orthohash_loss(bits, len(data.dataset.classes), seed=seed)
-    recipe = recipe or orthohash_recipe(
-        ORTHOHASH_EPOCHS[data.protocol.removesuffix("-val")][data.profile])
-    return train_with_code_layer(data, bits, loss_fn, recipe, method=method, latent_bn=True,
-                                 pretrained=pretrained, seed=seed, device=device,
-                                 progress=progress, download=download)
 
 
 # --------------------------------------------------------------------------- as an experiment

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hashlib_edu import Experiment, run
 from hashlib_edu.codes import hadamard_targets
 from hashlib_edu.data import load_protocol
 from hashlib_edu.methods.dpah import (
@@ -25,7 +26,8 @@ from hashlib_edu.methods.dpah import (
     dpah_scale,
 )
 from hashlib_edu.metrics import hamming_distance, mean_average_precision
-from hashlib_edu.training import Recipe, encode, train_with_code_layer
+from hashlib_edu.recipes import Recipe
+from hashlib_edu.training import encode
 
 DTYPE = torch.float64
 
@@ -257,10 +259,11 @@ def test_dpah_recipe_and_epochs_are_orthohashs():
 def test_dpah_smoke_training_beats_chance(smoke_data):
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
     recipe = Recipe(epochs=2, lr=1e-2, batch_size=32, augment=False)
-    loss_fn = DPAHLoss(12, 4, seed=0)
-    start = loss_fn.anchors.detach().clone()
-    model, hist = train_with_code_layer(data, 12, loss_fn, recipe, method="dpah", seed=0,
-                                        device="cpu", progress=False)
+    spec = Experiment("dpah", 12, epochs=2, recipe=recipe,
+                      settings={"alpha": 0.5, "init": "normal", "scale": 1.0})
+    start = spec.settings.loss(12, 4, seed=0).anchors.detach().clone()
+    result = run(spec, data=data, device="cpu", progress=False)
+    model, hist, loss_fn = result.model, result.history, result.loss
     assert hist.epochs == 2 and hist.loss[-1] < hist.loss[0]
     assert not torch.equal(loss_fn.anchors.detach(), start)  # the positions were optimized
 
@@ -277,8 +280,6 @@ def test_dpah_smoke_training_beats_chance(smoke_data):
     assert (nearest == q_labels).mean() > chance + 0.1
 
     # a finished checkpoint is reloaded, positions included
-    again = DPAHLoss(12, 4, seed=0)
-    _, hist2 = train_with_code_layer(data, 12, again, recipe, method="dpah", seed=0,
-                                     device="cpu", progress=False)
-    assert hist2.loss == hist.loss
-    assert torch.equal(again.anchors, loss_fn.anchors)
+    again = run(spec, data=data, device="cpu", progress=False)
+    assert again.history.loss == hist.loss
+    assert torch.equal(again.loss.anchors, loss_fn.anchors)

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hashlib_edu import Experiment, run
 from hashlib_edu.backbones import count_parameters
 from hashlib_edu.data import load_protocol
 from hashlib_edu.methods.dsh import (
@@ -21,10 +22,10 @@ from hashlib_edu.methods.dsh import (
     dsh_recipe,
     dsh_sigmoid_loss,
     finetune_init,
-    train_dsh,
 )
 from hashlib_edu.metrics import mean_average_precision
-from hashlib_edu.training import Recipe, encode
+from hashlib_edu.recipes import Recipe
+from hashlib_edu.training import encode
 
 DTYPE = torch.float64
 
@@ -165,23 +166,22 @@ def test_dsh_recipe_defaults():
 def test_dsh_smoke_training_beats_chance(smoke_data):
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
     recipe = Recipe(epochs=2, lr=3e-3, batch_size=32, augment=False, extra={"batchnorm": True})
-    model, hist = train_dsh(data, 12, DSHLoss(12), recipe, seed=0, device="cpu",
-                            progress=False)
+    result = run(Experiment("dsh", 12, backbone="dshnet", epochs=2, recipe=recipe), data=data,
+                 device="cpu", progress=False)
+    model, hist = result.model, result.history
     assert isinstance(model, DSHNet) and hist.epochs == 2
     assert _map(model, data) > 0.25 + 0.3  # 4 balanced classes: chance 0.25
-    # its results say which network made them, without being told
-    from hashlib_edu.results import save_model_results
-
-    record = save_model_results(model, "dsh", 12, data, hist, recipe=recipe)
-    assert record["backbone"] == "dshnet"
+    assert result.record["backbone"] == "dshnet"
 
 
 def test_sigmoid_variant_trains_and_gets_its_own_checkpoint(smoke_data):
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
-    recipe = Recipe(epochs=1, lr=3e-3, batch_size=32, augment=False)
-    _, h1 = train_dsh(data, 12, DSHLoss(12), recipe, seed=0, progress=False)
-    _, h2 = train_dsh(data, 12, DSHSigmoidLoss(12, margin=2), recipe, seed=0, progress=False)
-    assert h1.loss != h2.loss  # different loss -> different checkpoint, not a reload
+    spec = Experiment("dsh", 12, backbone="dshnet", epochs=1)
+    h1 = run(spec, data=data, progress=False).history
+    sigmoid = run(spec.replace(settings={"loss": "sigmoid", "margin": 2.0}), data=data,
+                  progress=False)
+    assert isinstance(sigmoid.loss, DSHSigmoidLoss)
+    assert h1.loss != sigmoid.history.loss  # different loss -> its own checkpoint, not a reload
 
 
 def test_finetune_init_copies_all_but_the_last_layer():
@@ -200,12 +200,14 @@ def test_finetune_init_copies_all_but_the_last_layer():
 
 def test_finetuned_training_starts_from_the_source(smoke_data):
     data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data, seed=0)
-    recipe = Recipe(epochs=1, lr=3e-3, batch_size=32, augment=False)
-    base, _ = train_dsh(data, 12, DSHLoss(12), recipe, seed=0, progress=False)
-    ft, hist = train_dsh(data, 24, DSHLoss(24), recipe, method="dsh_ft", seed=0,
-                         init_from=base, progress=False)
+    spec = Experiment("dsh", 12, backbone="dshnet", epochs=1)
+    base = run(spec, data=data, progress=False).model
+    finetuned = run(spec.replace(bits=24, settings={"finetune_from": spec.to_dict()},
+                                 label="dsh_ft"), data=data, progress=False)
+    ft, hist = finetuned.model, finetuned.history
     assert ft.hash.out_features == 24 and hist.epochs == 1
     # the first convolution moved only one epoch away from the source's weights
     moved = (ft.features[0].weight - base.features[0].weight).abs().mean()
+    torch.manual_seed(123)  # another initialization than the source's
     fresh = (DSHNet(24).features[0].weight - base.features[0].weight).abs().mean()
     assert moved < fresh
