@@ -121,6 +121,15 @@ class FittedSettings:
     source: str | None = None
 
 
+def _canonical(settings: Any) -> Any:
+    """``settings`` with whole numbers given for float fields stored as floats, so that
+    ``margin=2`` and ``margin=2.0`` are one experiment (one digest)."""
+    changes = {f.name: float(getattr(settings, f.name)) for f in dataclasses.fields(settings)
+               if "float" in str(f.type) and isinstance(getattr(settings, f.name), int)
+               and not isinstance(getattr(settings, f.name), bool)}
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
 def _base(protocol: str) -> str:
     return protocol.removesuffix("-val")
 
@@ -219,7 +228,7 @@ class Experiment:
                             f"its fields); got {type(settings).__name__}.")
         if kind is FittedSettings and settings.source is None:
             settings = dataclasses.replace(settings, source=self.feature_source())
-        return settings
+        return _canonical(settings)
 
     def default_epochs(self) -> int | None:
         """The method's epoch budget for this protocol, profile, regime and backbone."""

@@ -404,6 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hashlib_edu.report", description=__doc__)
     parser.add_argument("--protocol", default="cifar10-1k")
     parser.add_argument("--print", action="store_true", help="print the table, change nothing")
+    parser.add_argument("--check", action="store_true",
+                        help="list every results file that is stale or wrong (not made by the "
+                             "experiment today's code runs for it, or not matching its codes); "
+                             "exit 1 if any (python -m hashlib_edu.reproduce --stale retrains "
+                             "the headline ones)")
     parser.add_argument("--refresh-results", action="store_true",
                         help="recompute every committed results JSON from its codes file, add "
                              "the metrics it lacks and report stored values that differ "
@@ -419,6 +424,16 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     """The command of :func:`main` (a results file that cannot be read raises
     :class:`~hashlib_edu.results.ResultsFileError`, naming it)."""
+    if args.check:
+        from .experiment import stale_results  # here: report's tables do not need it
+
+        stale = stale_results()
+        root = project_root()
+        for path, why in stale:
+            print(f"{path.relative_to(root) if path.is_relative_to(root) else path}: {why}")
+        print(f"{len(stale)} stale or wrong results" if stale else
+              "every result is current: made by today's experiment and matching its codes")
+        return 1 if stale else 0
     if args.refresh_results:
         problems = refresh()
         print("\n".join(problems) if problems else "every stored metric matches its codes")
