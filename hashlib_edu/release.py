@@ -483,8 +483,12 @@ def read_manifest(location: str) -> dict[str, dict] | None:
             raise TypeError("its models are not a list")
     except (OSError, ValueError, KeyError, TypeError) as err:
         reason = getattr(err, "reason", None) or type(err).__name__
-        _notice(location, f"No trained models found at {location} ({reason}): training "
-                          f"instead (set {MODELS_URL_ENV} to look elsewhere).")
+        if location == default_models_url():  # the course's own address: nothing published
+            _notice(location, "Training the models here (no published models to download; "
+                              f"see {MODELS_URL_ENV} in the README).")
+        else:
+            _notice(location, f"No trained models found at {location} ({reason}): training "
+                              f"instead (set {MODELS_URL_ENV} to look elsewhere).")
         models = None
     if models is not None:
         where = f"{location.rstrip('/')}/{MANIFEST}"

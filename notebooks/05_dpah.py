@@ -84,6 +84,7 @@ from hashlib_edu import (
     Experiment,
     bernoulli_targets,
     choose_backbone,
+    claim,
     encode,
     hadamard_targets,
     hamming_distance,
@@ -110,6 +111,7 @@ from hashlib_edu.methods.dpah import (
     relaxed_hamming_distance,
 )
 from hashlib_edu.plots import plot_histograms, plot_metric_vs_bits, save_figure
+from hashlib_edu.selection import choose
 
 PROFILE = use_profile(PROFILE)
 choice = choose_backbone(BACKBONE, PROFILE)
@@ -707,12 +709,10 @@ for alpha in (0.0, 0.5):
         by_seed[alpha][seed] = r["map_tie_aware"]
 seeds_table = pd.DataFrame(by_seed).rename(columns=lambda a: f"alpha = {a:g}")
 seeds_table.index.name = "seed"
-alpha_gaps = seeds_table["alpha = 0"] - seeds_table["alpha = 0.5"]
-switch = alpha_gaps.mean() > 0.01 and bool((alpha_gaps > 0).all())
-print(f"alpha = 0 minus alpha = 0.5: {', '.join(f'{g:+.4f}' for g in alpha_gaps)} "
-      f"(mean {alpha_gaps.mean():+.4f}) -> "
-      f"{'alpha = 0 is chosen' if switch else 'no reason to leave the default 0.5'}; "
-      f"the course's dpah_loss uses alpha = {default_alpha:g}.")
+decision = choose("alpha = 0.5", "alpha = 0", by_seed[0.5], by_seed[0.0])  # the course's rule
+print(decision.describe(), f"The course's DPAH uses alpha = {default_alpha:g}.")
+claim((default_alpha == 0.0) == decision.switch,
+      "the course's alpha is the one the validation rule picks")
 seeds_table.round(4)
 
 # %% [markdown]
