@@ -17,7 +17,7 @@ from torch import nn
 
 from .recipes import Recipe
 
-__all__ = ["MethodSpec", "FittedSpec", "code_layer_network"]
+__all__ = ["MethodSpec", "FittedSpec", "code_layer_network", "code_layer_method"]
 
 
 @dataclass(frozen=True)
@@ -81,3 +81,18 @@ def code_layer_network(bits: int, latent_bn: bool, recipe: Recipe,
                                      conv_dropout=recipe.extra.get("conv_dropout", 0.0))
     return BackboneWithCodeLayer(bits, latent_bn=latent_bn, backbone=backbone,
                                  feature_dim=feature_dim)
+
+
+def code_layer_method(name: str, settings: type, epochs: dict[str, dict[str, int]],
+                      recipe: Callable[[int], Recipe]) -> MethodSpec:
+    """The spec of a method that trains a backbone + code layer (BatchNorm on it when
+    ``settings.latent_bn``) with the loss ``settings.loss(bits, n_classes, seed)``, on the small
+    backbone by default, for ``epochs[protocol][profile]`` epochs with ``recipe(epochs)``."""
+    return MethodSpec(
+        name=name, settings=settings, default_backbone=lambda protocol: "small",
+        epochs=lambda backbone, protocol, profile: epochs[protocol][profile],
+        recipe=lambda method_settings, backbone, n_epochs: recipe(n_epochs),
+        network=lambda bits, n_classes, method_settings, method_recipe, backbone, dim:
+            code_layer_network(bits, method_settings.latent_bn, method_recipe, backbone, dim),
+        loss=lambda bits, n_classes, method_settings, seed, method_recipe:
+            method_settings.loss(bits, n_classes, seed))

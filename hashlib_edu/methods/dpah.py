@@ -36,7 +36,7 @@ from ..losses import (
     to_multi_hot,
 )
 from ..recipes import Recipe, sgd_onecycle_recipe
-from ..specs import MethodSpec, code_layer_network
+from ..specs import code_layer_method
 
 __all__ = ["relaxed_hamming_distance", "dpah_inter_hinge", "dpah_inter_bound", "DPAHLoss",
            "INIT_NAMES", "DPAH_SETTINGS", "dpah_scale", "dpah_loss", "DPAH_EPOCHS",
@@ -408,14 +408,5 @@ class DPAHSettings:
         return DPAHLoss(bits, n_classes, seed=seed, **settings)
 
 
-def _epochs(backbone: str, protocol: str, profile: str) -> int:
-    return DPAH_EPOCHS[protocol][profile]
-
-
 #: DPAH as an experiment: the small backbone + a code layer with BatchNorm, DPAH's loss.
-SPEC = MethodSpec(
-    name="dpah", settings=DPAHSettings, default_backbone=lambda protocol: "small",
-    epochs=_epochs, recipe=lambda settings, backbone, epochs: dpah_recipe(epochs),
-    network=lambda bits, n_classes, settings, recipe, backbone, dim: code_layer_network(
-        bits, settings.latent_bn, recipe, backbone, dim),
-    loss=lambda bits, n_classes, settings, seed, recipe: settings.loss(bits, n_classes, seed))
+SPEC = code_layer_method("dpah", DPAHSettings, DPAH_EPOCHS, dpah_recipe)

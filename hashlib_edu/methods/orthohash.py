@@ -40,7 +40,7 @@ from ..codes import (
 )
 from ..losses import HashingLoss, check_outputs, check_positive, check_sizes, to_multi_hot
 from ..recipes import Recipe, sgd_onecycle_recipe
-from ..specs import MethodSpec, code_layer_network
+from ..specs import code_layer_method
 
 __all__ = [
     "TARGET_NAMES",
@@ -486,14 +486,5 @@ class OrthoHashSettings:
         return OrthoHashLoss(bits, n_classes, seed=seed, **settings)
 
 
-def _epochs(backbone: str, protocol: str, profile: str) -> int:
-    return ORTHOHASH_EPOCHS[protocol][profile]
-
-
 #: OrthoHash as an experiment: the small backbone + a code layer with BatchNorm, OrthoCos.
-SPEC = MethodSpec(
-    name="orthohash", settings=OrthoHashSettings, default_backbone=lambda protocol: "small",
-    epochs=_epochs, recipe=lambda settings, backbone, epochs: orthohash_recipe(epochs),
-    network=lambda bits, n_classes, settings, recipe, backbone, dim: code_layer_network(
-        bits, settings.latent_bn, recipe, backbone, dim),
-    loss=lambda bits, n_classes, settings, seed, recipe: settings.loss(bits, n_classes, seed))
+SPEC = code_layer_method("orthohash", OrthoHashSettings, ORTHOHASH_EPOCHS, orthohash_recipe)
