@@ -31,6 +31,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -412,6 +413,7 @@ def run(experiment: Experiment, train: bool | None = None, *, data: ProtocolData
         ``.model``, ``.loss``, ``.history``.
     """
     data = _check_data(experiment, data)
+    _warn_if_too_short(experiment.bits, len(data.dataset.classes))
     if experiment.method in FITTED_METHODS:
         return _run_fitted(experiment, data, device, progress)
     warn_if_slow(experiment.regime, experiment.backbone, experiment.epochs, device)
@@ -439,6 +441,17 @@ def saved_or_run(experiment: Experiment, train: bool = False, **run_kwargs: Any)
             codes = path.parent / "codes" / f"{path.stem}.npz"
             return {**record, "json_path": str(path), "codes_path": str(codes)}
     return run(experiment, **run_kwargs).record
+
+
+def _warn_if_too_short(bits: int, n_classes: int) -> None:
+    """Warn when ``bits``-bit codes cannot give every class a code of its own."""
+    if 2 ** bits < n_classes:
+        import warnings
+
+        warnings.warn(f"{bits}-bit codes have only {2 ** bits} values for {n_classes} classes: "
+                      f"at least {math.ceil(math.log2(n_classes))} bits are needed to give "
+                      "each class its own code, so classes must share codes and mAP stays low.",
+                      stacklevel=3)
 
 
 def _identity(experiment: Experiment) -> dict[str, Any]:

@@ -154,3 +154,27 @@ def test_stale_results_are_listed(smoke_data, tmp_path, monkeypatch):
     del record["experiment"]
     open(path, "w").write(json.dumps(record))
     assert "no experiment" in stale_results(root)[0][1]
+
+
+def test_report_check_exits_1_on_a_stale_result(smoke_data, tmp_path, monkeypatch, capsys):
+    from hashlib_edu.report import main
+
+    result = _smoke_run(smoke_data, tmp_path, monkeypatch, "out")
+    monkeypatch.setenv("HASHLIB_EDU_ROOT", str(tmp_path / "out"))  # its results/ is checked
+    assert main(["--check"]) == 0
+    assert "every result is current" in capsys.readouterr().out
+    path = result.record["json_path"]
+    record = json.loads(open(path).read())
+    record["experiment"]["epochs"] = 7  # trained with another budget than today's
+    record["experiment_digest"] = Experiment.from_dict(record["experiment"]).digest()
+    open(path, "w").write(json.dumps(record))
+    assert main(["--check"]) == 1
+    out = capsys.readouterr().out
+    assert "dpah-12.json: stale" in out and "1 stale or wrong results" in out
+
+
+def test_codes_too_short_for_the_classes_warn(smoke_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("HASHLIB_EDU_OUTPUT", str(tmp_path / "out"))
+    data = load_protocol("cifar10-1k", "smoke", dataset=smoke_data)  # 4 classes
+    with pytest.warns(UserWarning, match="1-bit codes have only 2 values for 4 classes"):
+        run(Experiment("lsh", 1, profile="smoke"), data=data, progress=False)
