@@ -450,12 +450,6 @@ for size in range(1, 5):
                         "P@H≤2 (paper)": PAPER_T3[name][1],
                         "empty@H≤2": r["p_at_h2_empty_fraction"]})
 table3 = pd.DataFrame(t3_rows).set_index("models")
-ens4 = save_results("dshnet_ensemble4", 4 * BITS, data.protocol,
-                    concatenate_codes(*[members[c][0] for c in sorted(members)]),
-                    concatenate_codes(*[members[c][1] for c in sorted(members)]),
-                    data.split, data.labels, profile=PROFILE, seed=SEED,
-                    ensemble_of=[f"dshnet_alpha0.01-{BITS}"] + [f"dshnet_seed{s}-{BITS}"
-                                                                for s in (1, 2, 3)])
 table3.round(4)
 
 # %%
