@@ -8,6 +8,7 @@ import pytest
 
 from hashlib_edu import index as index_module
 from hashlib_edu.codes import pack_codes
+from hashlib_edu.hamming import hamming_distance
 from hashlib_edu.index import HammingIndex, faiss_available, retrieve
 
 BACKENDS = [
@@ -230,3 +231,160 @@ def test_retrieve_bad_query_and_shapes(labelled_codes):
         retrieve(q, db[:, :8], 0)
     with pytest.raises(ValueError, match="binary"):
         retrieve(q * 0.5, db, 0)
+
+
+# --------------------------------------------------------------------------- structures
+
+
+def clustered_codes(n_bits, n, n_classes=10, flip=0.08, seed=0):
+    """Codes like a supervised hash's: one centre per class, each bit flipped with ``flip``."""
+    rng = np.random.default_rng(seed)
+    centres = rng.integers(0, 2, (n_classes, n_bits))
+    labels = rng.integers(0, n_classes, n)
+    return (centres[labels] ^ (rng.random((n, n_bits)) < flip)).astype(np.uint8)
+
+
+def uniform_codes(n_bits, n, seed=0):
+    return np.random.default_rng(seed).integers(0, 2, (n, n_bits)).astype(np.uint8)
+
+
+def flat_reference(n_bits, db):
+    index = HammingIndex(n_bits, backend="numpy")
+    index.add(db)
+    return index
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["uniform", "clustered"])
+@pytest.mark.parametrize("n_bits, tables", [(12, 1), (12, 3), (48, 3), (48, 4), (64, 4), (70, 5)])
+def test_multi_index_range_search_equals_the_flat_scan(backend, kind, n_bits, tables):
+    """The contract: multi-index hashing returns exactly the flat scan's balls (same items,
+    same order), on spread-out and on clustered codes, at radii below, at and above m."""
+    make = uniform_codes if kind == "uniform" else clustered_codes
+    db = make(n_bits, 3000, seed=1)
+    rng = np.random.default_rng(2)
+    queries = db[rng.choice(len(db), 20, replace=False)].copy()
+    queries[::2, rng.integers(0, n_bits)] ^= 1  # half the queries one bit away from an item
+    queries = np.concatenate([queries, make(n_bits, 5, seed=3)])
+    flat = flat_reference(n_bits, db)
+    mih = HammingIndex(n_bits, backend=backend, structure="multi-index", tables=tables)
+    mih.add(db[:1000])
+    mih.add(pack_codes(db[1000:]))  # several add() calls, mixed forms
+    assert mih.exact and mih.ntotal == 3000
+    for radius in (0, 1, 2, 3, tables + 1, 2 * tables + 1, 9):
+        got = mih.range_search(queries, radius)
+        ref = flat.range_search(queries, radius)
+        assert len(got) == len(ref) == len(queries)
+        for (d, i), (rd, ri) in zip(got, ref, strict=True):
+            np.testing.assert_array_equal(i, ri)
+            np.testing.assert_array_equal(d, rd)
+            assert d.dtype == np.int32 and i.dtype == np.int64
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["uniform", "clustered"])
+def test_multi_index_search_equals_the_flat_scan(backend, kind):
+    make = uniform_codes if kind == "uniform" else clustered_codes
+    db, queries = make(32, 2000, seed=4), make(32, 15, seed=5)
+    flat = flat_reference(32, db)
+    mih = HammingIndex(32, backend=backend, structure="multi-index", tables=2)
+    mih.add(db)
+    for k in (1, 10, 300):
+        dist, idx = mih.search(queries, k)
+        ref_dist, ref_idx = flat.search(queries, k)
+        np.testing.assert_array_equal(dist, ref_dist)
+        np.testing.assert_array_equal(idx, ref_idx)
+
+
+@pytest.mark.parametrize("n_bits", [12, 48])
+def test_numpy_multi_index_class_by_hand(n_bits):
+    db = clustered_codes(n_bits, 500, seed=6)
+    mih = index_module.MultiIndexHashing(n_bits, 3)
+    mih.add(db)
+    flat = flat_reference(n_bits, db)
+    for radius in (0, 2, 5):
+        for q, (rd, ri) in zip(db[:10], flat.range_search(db[:10], radius), strict=True):
+            d, i = mih.range_search(q, radius)
+            assert d.tolist() == rd.tolist() and i.tolist() == ri.tolist()
+            # the candidates are a superset of the ball, and only a part of the database
+            assert set(ri.tolist()) <= set(mih.candidates(q, radius).tolist())
+
+
+def test_substrings_keys_and_probe_counts():
+    assert index_module.substring_sizes(48, 3) == [16, 16, 16]
+    assert index_module.substring_sizes(70, 4) == [18, 18, 17, 17]
+    bits = np.array([[1, 0, 1, 1, 0, 0, 0, 1]], np.uint8)
+    assert index_module.substring_keys(bits, 2).tolist() == [[0b1011, 0b0001]]
+    assert index_module.substring_keys(bits, 3).tolist() == [[0b101, 0b100, 0b01]]
+    assert index_module.buckets_within(16, 0) == 1
+    assert index_module.buckets_within(16, 2) == 1 + 16 + 120
+    assert index_module.buckets_within(3, 9) == 8
+    # 64 bits in 4 tables: radius 3 probes each table at radius 0, radius 4 at radius 1
+    assert index_module.multi_index_probes(64, 4, 3) == 4
+    assert index_module.multi_index_probes(64, 4, 4) == 4 * 17
+    mih = index_module.MultiIndexHashing(8, 2)
+    masks = mih.flip_masks(4, 1)
+    assert sorted(masks.tolist()) == [0, 1, 2, 4, 8]
+    with pytest.raises(ValueError, match="exceeds the 8 bits"):
+        index_module.substring_sizes(8, 9)
+    with pytest.raises(ValueError, match="64-bit key"):
+        index_module.substring_keys(np.zeros((1, 130), np.uint8), 2)
+
+
+def test_approximate_structures_and_recall():
+    pytest.importorskip("faiss")
+    db, queries = clustered_codes(48, 4000, seed=7), clustered_codes(48, 30, seed=8)
+    flat = flat_reference(48, db)
+    ref_dist, _ = flat.search(queries, 10)
+    ref_hits = flat.range_search(queries, 3)
+    for structure, kwargs in [("ivf", {"nlist": 16, "nprobe": 16}), ("ivf", {"nlist": 16}),
+                              ("hnsw", {}), ("hnsw", {"ef_search": 16})]:
+        index = HammingIndex(48, structure=structure, **kwargs)
+        index.add(db)
+        assert not index.exact and index.ntotal == 4000 and structure in repr(index)
+        dist, idx = index.search(queries, 10)
+        assert dist.shape == idx.shape == (30, 10)
+        assert (np.diff(dist, axis=1) >= 0).all()
+        true = np.take_along_axis(hamming_distance(queries, db), np.maximum(idx, 0), axis=1)
+        np.testing.assert_array_equal(dist, np.where(idx >= 0, true, 49))  # true distances
+        recall = index_module.recall_at_k(dist, ref_dist)
+        assert 0.0 <= recall <= 1.0
+        hits = index.range_search(queries, 3)
+        for (d, i), (_, ri) in zip(hits, ref_hits, strict=True):
+            assert set(i.tolist()) <= set(ri.tolist()) and (d <= 3).all()
+        r_recall = index_module.range_recall(hits, ref_hits)
+        if structure == "ivf" and kwargs.get("nprobe") == 16:  # every cell visited: exact
+            assert recall == 1.0 and r_recall == 1.0
+    assert index_module.recall_at_k(ref_dist, ref_dist) == 1.0
+
+
+def test_recall_functions_by_hand():
+    exact = np.array([[0, 1, 1], [2, 2, 2]])
+    # an equally near item counts (row 1), a farther one does not (row 0's last)
+    found = np.array([[0, 1, 3], [2, 2, 2]])
+    assert index_module.recall_at_k(found, exact) == pytest.approx((2 / 3 + 1) / 2)
+    missing = np.array([[0, 1, 49], [2, 2, 2]])  # -1 rows padded with n_bits + 1
+    assert index_module.recall_at_k(missing, exact) == pytest.approx((2 / 3 + 1) / 2)
+    with pytest.raises(ValueError, match="same shape"):
+        index_module.recall_at_k(found[:, :2], exact)
+    a = (np.array([0, 1]), np.array([4, 7]))
+    b = (np.array([0, 1, 1]), np.array([4, 7, 9]))
+    empty = (np.empty(0, np.int32), np.empty(0, np.int64))
+    assert index_module.range_recall([a, empty], [b, empty]) == pytest.approx(2 / 3)
+    assert index_module.range_recall([empty], [empty]) == 1.0
+    with pytest.raises(ValueError, match="result lists"):
+        index_module.range_recall([a], [b, b])
+
+
+def test_structure_errors_and_range_search_name():
+    with pytest.raises(ValueError, match="structure must be one of"):
+        HammingIndex(8, structure="lsh")
+    with pytest.raises(ValueError, match="needs faiss"):
+        HammingIndex(8, backend="numpy", structure="ivf")
+    with pytest.raises(ValueError, match="radius must be an integer >= 0"):
+        index = HammingIndex(8, backend="numpy", structure="multi-index", tables=2)
+        index.add(np.zeros((3, 8), np.uint8))
+        index.range_search(np.zeros((1, 8), np.uint8), -1)
+    hits = index.range_search(np.zeros((1, 8), np.uint8), 0)
+    assert hits[0][1].tolist() == [0, 1, 2]
+    assert "structure='multi-index'" in repr(index)
