@@ -25,8 +25,10 @@
 #
 # This course teaches **learning to hash** for image retrieval: every image becomes a short
 # binary code (say 48 bits), and "find similar images" becomes "find codes at a small Hamming
-# distance". Each notebook reproduces the key tables and figures of one paper on CIFAR-10 and
-# says plainly where our numbers differ from the paper's and why.
+# distance". Notebooks 03–06 each reproduce the key tables and figures of one paper on
+# CIFAR-10 and say plainly where our numbers differ from the paper's and why; 00–02 set up the
+# data, the metrics and the classic baselines, 07 puts the methods side by side and 08 searches
+# a million codes.
 #
 # This first notebook checks the set-up, explains the **profiles** and loads **CIFAR-10**.
 #
@@ -71,12 +73,13 @@ import torch
 import hashlib_edu
 from hashlib_edu.data import CIFAR10_CLASSES, PROTOCOLS, load_cifar10, split
 from hashlib_edu.plots import plot_image_grid
-from hashlib_edu.profiles import figures_dir, use_profile
+from hashlib_edu.profiles import use_profile
 from hashlib_edu.training import select_device
 
 PROFILE = use_profile(PROFILE)
 print(f"hashlib_edu {hashlib_edu.__version__}, torch {torch.__version__}")
-print(f"profile: {PROFILE}, device: {select_device()}, figures go to: {figures_dir(PROFILE)}")
+where = "a temporary folder" if PROFILE == "smoke" else "figures/ in the course folder"
+print(f"profile: {PROFILE}, device: {select_device()}, figures go to: {where}")
 
 # %% [markdown]
 # ## CIFAR-10
@@ -127,12 +130,18 @@ for name, description in PROTOCOLS.items():
 
 # %%
 # NBVAL_IGNORE_OUTPUT
+def per_class(idx) -> str:
+    """The smallest and largest number of images of one class among ``idx``."""
+    counts = np.bincount(cifar.labels[idx], minlength=len(CIFAR10_CLASSES))
+    return f"{counts.min()}–{counts.max()}"
+
+
 rows = []
 for name in PROTOCOLS:
     q, t, db = split(cifar.labels, name, seed=SEED)
     rows.append({"protocol": name, "queries": len(q), "training": len(t), "database": len(db),
-                 "queries per class": np.bincount(cifar.labels[q]).tolist()[0],
-                 "training per class": np.bincount(cifar.labels[t]).tolist()[0],
+                 "queries per class (min–max)": per_class(q),
+                 "training per class (min–max)": per_class(t),
                  "train ⊂ database": bool(np.isin(t, db).all()),
                  "query ∩ database": int(np.isin(q, db).sum())})
 pd.DataFrame(rows).set_index("protocol")
@@ -140,8 +149,10 @@ pd.DataFrame(rows).set_index("protocol")
 # %% [markdown]
 # ## What to notice
 #
-# * In `cifar10-1k` the training images are **inside** the database: retrieving them is easy
-#   (the network has seen them), which is one reason numbers under different protocols are not
+# * In both protocols the training images are **inside** the database (in `cifar10-dsh` they
+#   *are* the database): retrieving them is easy (the network has seen them). The protocols
+#   differ in how many queries and training images they have and in how much of the database
+#   the network never saw, which is one reason numbers under different protocols are not
 #   comparable.
 # * The split is a pure function of the labels and the seed: change `SEED` and you get another
 #   split; keep it and everyone gets the same one.
