@@ -77,14 +77,13 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from IPython.display import display
+from IPython.display import Markdown, display
 from sklearn.manifold import TSNE
 
 from hashlib_edu import (
     Experiment,
     bernoulli_targets,
     choose_backbone,
-    claim,
     encode,
     hadamard_targets,
     hamming_distance,
@@ -710,9 +709,14 @@ for alpha in (0.0, 0.5):
 seeds_table = pd.DataFrame(by_seed).rename(columns=lambda a: f"alpha = {a:g}")
 seeds_table.index.name = "seed"
 decision = choose("alpha = 0.5", "alpha = 0", by_seed[0.5], by_seed[0.0])  # the course's rule
-print(decision.describe(), f"The course's DPAH uses alpha = {default_alpha:g}.")
-claim((default_alpha == 0.0) == decision.switch,
-      "the course's alpha is the one the validation rule picks")
+agrees = (default_alpha == 0.0) == decision.switch
+display(Markdown(
+    f"**The rule on this run.** {decision.describe()} The course's DPAH uses "
+    f"α = {default_alpha:g} (`DPAH_SETTINGS`). "
+    + ("That is the rule's choice here." if agrees else
+       "On this run the rule does not pick it: the gaps are about the size of the seed-to-seed "
+       f"spread, and this comparison runs {SWEEP_EPOCHS} epochs where the headline trains "
+       f"{EPOCHS}, so the choice of α is not settled (exercise 3 asks you to redo it).")))
 seeds_table.round(4)
 
 # %% [markdown]
@@ -918,8 +922,9 @@ plt.show()
 #    position distance change? Relate it to the inequality in "The temperature `scale`". Then
 #    test $\alpha = 0.1$, the sweep's best with seed 0, the way the notebook tests $\alpha = 0$:
 #    train it with seeds 1 and 2 (`train_on_validation(f"dpah_alpha0.1_seed{s}", seed=s,
-#    alpha=0.1)`). Does it pass the rule against
-#    the course's $\alpha = 0$ (seed 0: only 0.003 ahead)?
+#    alpha=0.1)`). Does it pass the rule against the course's $\alpha = 0$? Finally redo the
+#    choice between $\alpha = 0$ and $0.5$ at the headline's budget: rebuild `sweep_spec` with
+#    `epochs=EPOCHS` and rerun the two cells above. Does the rule's verdict hold?
 # 4. **Fixed positions.** Freeze the course's positions at their start —
 #    `loss = dpah_loss(K, 10)` then `loss.anchors.requires_grad_(False)` before training — so
 #    that DPAH keeps OrthoHash-style fixed targets. Better or worse than learned positions at
